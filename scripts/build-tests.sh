@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# build-tests.sh TREE OUT [EXTRA_CFLAGS]: lay this suite's files into TREE's
+# tools/testing/selftests/kvm (as symlinks, so edits here need no copy), build
+# libkvm and the tests listed in scripts/tests.list with the tree's own
+# selftests Makefile into OUT/build, and put each binary at OUT/<test-name>.
+set -euo pipefail
+
+tree=$1 out=$2 extra_cflags=${3:-}
+here=$(cd "$(dirname "$0")/.." && pwd)
+src=$here/tools/testing/selftests/kvm
+kvm=$tree/tools/testing/selftests/kvm
+
+# The tree names the x86 folders x86_64 up to 6.13 and x86 after.
+arch=x86
+[ -d "$kvm/x86_64" ] && arch=x86_64
+
+ln -sfn "$src/include/x86/shadow_mmu.h" "$kvm/include/$arch/shadow_mmu.h"
+ln -sfn "$src/lib/x86/shadow_mmu.c" "$kvm/lib/$arch/shadow_mmu.c"
+mapfile -t tests < <(grep -v '^#' "$here/scripts/tests.list")
+for t in "${tests[@]}"; do
+	ln -sfn "$src/x86/$t.c" "$kvm/$arch/$t.c"
+done
+
+mkdir -p "$out/build"
+out=$(cd "$out" && pwd)
+make -C "$kvm" -f "$here/scripts/kvm-selftests.mk" \
+	OUTPUT="$out/build" ZAP_TESTS="${tests[*]}" \
+	EXTRA_CFLAGS="$extra_cflags" -j"$(nproc)" \
+	"${tests[@]/#/$out/build/$arch/}"
+
+for t in "${tests[@]}"; do
+	cp "$out/build/$arch/$t" "$out/$t"
+done

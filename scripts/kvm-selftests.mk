@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Build glue: run the kernel tree's own KVM selftests Makefile with this
+# suite's helper library and tests added, exactly as the patch series
+# registers them.  Invoked by scripts/build-tests.sh as
+#   make -C <tree>/tools/testing/selftests/kvm -f <this file> OUTPUT=... <targets>
+# Set before the tree's Makefile is read, so its "+=" lines append to ours.
+
+ZAP_ARCH_DIR := $(if $(wildcard x86_64/.),x86_64,x86)
+
+LIBKVM_$(ZAP_ARCH_DIR) += lib/$(ZAP_ARCH_DIR)/shadow_mmu.c
+TEST_GEN_PROGS_EXTENDED_$(ZAP_ARCH_DIR) += $(addprefix $(ZAP_ARCH_DIR)/,$(ZAP_TESTS))
+
+# One static binary serves the host and the QEMU initramfs alike.
+LDFLAGS += -static
+
+include $(if $(wildcard Makefile.kvm),Makefile.kvm,Makefile)

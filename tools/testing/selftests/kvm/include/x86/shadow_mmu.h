@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers for tests of the x86 shadow MMU: a guest with many unsync shadow
+ * pages, and the KVM statistics that count shadow pages and their zaps.
+ *
+ * Guest layout: data page i lives at its own 2 MiB stride of guest virtual
+ * memory, so each data page has a guest page table (level 1) of its own.
+ * The guest page tables of the data and of an alias mapping (which maps
+ * every data page table as a writable page) live in their own memslot,
+ * the data pages in another.  The guest runs at CPL3, where every KVM
+ * shadows it natively (a PVM host emulates ring-0 code and builds no
+ * shadow pages for it).
+ */
+#ifndef SELFTEST_KVM_SHADOW_MMU_H
+#define SELFTEST_KVM_SHADOW_MMU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvm_util.h"
+
+#define UNSYNC_PT_SLOT		10
+#define UNSYNC_DATA_SLOT	11
+#define UNSYNC_PT_GPA		(4ULL << 30)
+#define UNSYNC_DATA_GPA		(8ULL << 30)
+#define UNSYNC_DATA_GVA		(1ULL << 39)	/* PML4 entry 1 */
+#define UNSYNC_ALIAS_GVA	(128ULL << 39)	/* PML4 entry 128 */
+#define UNSYNC_STRIDE		(2ULL << 20)
+
+/* One guest PDPT maps 512 GiB, i.e. 256k strides of 2 MiB. */
+#define UNSYNC_MAX_PAGES	(256 * 1024)
+/* KVM_SET_NR_MMU_PAGES refuses goals below KVM_MIN_ALLOC_MMU_PAGES. */
+#define KVM_MIN_ALLOC_MMU_PAGES	64
+
+/*
+ * vm_get_stat() takes the stat's name as a string up to 6.14 and as a bare
+ * token (a macro) since 6.15.
+ */
+#ifdef vm_get_stat
+#define shadow_mmu_stat(vm, name)	vm_get_stat(vm, name)
+#else
+#define shadow_mmu_stat(vm, name)	vm_get_stat(vm, #name)
+#endif
+
+#define UNSYNC_PATTERN(i)	(0x5a5a000000000000ULL | (i))
+
+struct unsync_vm {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	uint64_t nr_pages;
+	/* Guest page tables of the data and alias mappings, by level (1..3). */
+	uint64_t nr_guest_tables[4];
+};
+
+/*
+ * The counters the tests use, read through the binary stats fd and the
+ * per-VM debugfs folder at once (zap_stats_read() asserts they agree).
+ */
+struct zap_stats {
+	uint64_t mmu_unsync;
+	uint64_t mmu_cache_miss;
+	uint64_t mmu_shadow_zapped;
+	uint64_t mmu_recycled;
+	uint64_t pages_4k;
+};
+
+/* Guest side: each walks all nr_pages data pages once. */
+void unsync_guest_write_data(uint64_t nr_pages);
+void unsync_guest_check_data(uint64_t nr_pages);
+void unsync_guest_write_page_tables(uint64_t nr_pages);
+
+/*
+ * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM
+ * shadows guest page tables and per-VM debugfs stats are readable.
+ */
+void shadow_mmu_require(void);
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code);
+void unsync_vm_free(struct unsync_vm *uvm);
+uint64_t unsync_pool_pages(uint64_t nr_pages);
+uint64_t unsync_max_pages(void);
+void unsync_vcpu_run_sync(struct unsync_vm *uvm, uint64_t stage);
+
+void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase);
+uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name);
+
+/*
+ * Shadow pages in use (KVM's n_used_mmu_pages): every created page counts
+ * one mmu_cache_miss, every freed one an mmu_shadow_zapped.  Exact as long
+ * as no active root was zapped: an active root is counted as zapped but
+ * stays in use, and is counted again when its last user drops it.
+ */
+static inline uint64_t zap_stats_in_use(const struct zap_stats *s)
+{
+	return s->mmu_cache_miss - s->mmu_shadow_zapped;
+}
+
+/* Parse a decimal number in [min, max] for a command-line flag, or exit. */
+uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
+			uint64_t max);
+
+#endif /* SELFTEST_KVM_SHADOW_MMU_H */

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Helpers for tests of the x86 shadow MMU: build a guest with many unsync
+ * shadow pages, and read the shadow MMU's statistics.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "shadow_mmu.h"
+#include "ucall_common.h"
+
+/* GDT slots after libkvm's code (1), data (2) and 16-byte TSS (3-4). */
+#define USER_DS		(5 << 3 | 3)
+#define USER_CS		(6 << 3 | 3)
+#define RFLAGS_IOPL3	(3ULL << 12)
+#define TSS_RSP0	4
+#define OPCODE_IN_AL_DX	0xec
+
+/* The PTE of each data page table that the guest writes to unsync it. */
+#define SCRIBBLE_INDEX	256
+
+#define DEBUGFS_KVM	"/sys/kernel/debug/kvm"
+
+static inline uint64_t data_gva(uint64_t i)
+{
+	return UNSYNC_DATA_GVA + i * UNSYNC_STRIDE;
+}
+
+void unsync_guest_write_data(uint64_t nr_pages)
+{
+	uint64_t i;
+
+	for (i = 0; i < nr_pages; i++)
+		*(volatile uint64_t *)data_gva(i) = UNSYNC_PATTERN(i);
+}
+
+void unsync_guest_check_data(uint64_t nr_pages)
+{
+	uint64_t i, val;
+
+	for (i = 0; i < nr_pages; i++) {
+		val = *(volatile uint64_t *)data_gva(i);
+		__GUEST_ASSERT(val == UNSYNC_PATTERN(i),
+			       "Data page %lu at 0x%lx holds 0x%lx, expected 0x%llx",
+			       i, data_gva(i), val, UNSYNC_PATTERN(i));
+	}
+}
+
+/*
+ * Write a not-present PTE of every data page table through the alias
+ * mapping.  KVM write-protects the guest page tables it shadows; a write to
+ * a level-1 table makes KVM mark its shadow page unsync instead of
+ * emulating the write.  The guest does not reload CR3 afterwards, so the
+ * pages stay unsync.
+ */
+void unsync_guest_write_page_tables(uint64_t nr_pages)
+{
+	uint64_t i;
+
+	for (i = 0; i < nr_pages; i++)
+		*(volatile uint64_t *)(UNSYNC_ALIAS_GVA + i * PAGE_SIZE +
+				       SCRIBBLE_INDEX * 8) = 0;
+}
+
+/*
+ * The ucall's "in" at CPL3 is allowed by IOPL=3 on a standard KVM, but a
+ * PVM host raises #GP for it: do the port access at CPL0 on the guest's
+ * behalf (RDI still points at the ucall) and step over the one-byte insn.
+ */
+static void guest_gp_handler(struct ex_regs *regs)
+{
+	__GUEST_ASSERT(*(uint8_t *)regs->rip == OPCODE_IN_AL_DX,
+		       "Unexpected #GP at RIP 0x%lx", regs->rip);
+	asm volatile("in %%dx, %%al"
+		     : : "d"(regs->rdx), "D"(regs->rdi) : "rax", "memory");
+	regs->rip += 1;
+}
+
+static void set_user_bit(struct kvm_vm *vm, uint64_t table_gpa, int level)
+{
+	uint64_t *pte = addr_gpa2hva(vm, table_gpa);
+	int i;
+
+	for (i = 0; i < 512; i++) {
+		if (!(pte[i] & PTE_PRESENT_MASK))
+			continue;
+		pte[i] |= PTE_USER_MASK;
+		if (level > 1 && !(pte[i] & PTE_LARGE_MASK))
+			set_user_bit(vm, PTE_GET_PA(pte[i]), level - 1);
+	}
+}
+
+/* Write an 8-byte flat 64-bit code or data descriptor with DPL 3. */
+static void gdt_set_user_segment(struct kvm_vm *vm, struct kvm_segment *seg)
+{
+	struct desc64 *desc = addr_gva2hva(vm, vm->arch.gdt) +
+			      (seg->selector >> 3) * 8;
+
+	/* struct desc64 is 16 bytes: clear only the 8 this descriptor owns. */
+	memset(desc, 0, 8);
+	desc->limit0 = seg->limit & 0xffff;
+	desc->type = seg->type;
+	desc->s = seg->s;
+	desc->dpl = seg->dpl;
+	desc->p = seg->present;
+	desc->limit1 = seg->limit >> 16;
+	desc->l = seg->l;
+	desc->db = seg->db;
+	desc->g = seg->g;
+}
+
+/* Start the vCPU at CPL3, with IOPL 3 and a CPL0 stack for exceptions. */
+static void vcpu_enter_user_mode(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
+{
+	vm_vaddr_t kernel_stack = vm_vaddr_alloc_page(vm);
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	vm_install_exception_handler(vm, GP_VECTOR, guest_gp_handler);
+	*(uint64_t *)(addr_gva2hva(vm, vm->arch.tss) + TSS_RSP0) =
+		kernel_stack + PAGE_SIZE;
+	set_user_bit(vm, vm->pgd, vm->pgtable_levels);
+
+	vcpu_sregs_get(vcpu, &sregs);
+	sregs.cs.selector = USER_CS;
+	sregs.cs.dpl = 3;
+	sregs.ds.selector = USER_DS;
+	sregs.ds.dpl = 3;
+	sregs.es = sregs.ss = sregs.fs = sregs.gs = sregs.ds;
+	gdt_set_user_segment(vm, &sregs.cs);
+	gdt_set_user_segment(vm, &sregs.ds);
+	vcpu_sregs_set(vcpu, &sregs);
+
+	vcpu_regs_get(vcpu, &regs);
+	regs.rflags |= RFLAGS_IOPL3;
+	vcpu_regs_set(vcpu, &regs);
+}
+
+/* GPA of the guest page table at @level that maps @gva. */
+static uint64_t guest_table_gpa(struct kvm_vm *vm, uint64_t gva, int level)
+{
+	uint64_t *pte = __vm_get_page_table_entry(vm, gva, &level);
+
+	return addr_hva2gpa(vm, pte) & ~(PAGE_SIZE - 1);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Count the distinct guest page tables, per level, that map the data and
+ * alias ranges.  KVM shadows each of them once the guest has walked it.
+ */
+static void count_guest_tables(struct unsync_vm *uvm)
+{
+	uint64_t n = uvm->nr_pages, *gpas, i, j;
+	int level;
+
+	gpas = malloc(2 * n * sizeof(*gpas));
+	TEST_ASSERT(gpas, "malloc(%lu) failed", 2 * n * sizeof(*gpas));
+	for (level = PG_LEVEL_4K; level <= PG_LEVEL_1G; level++) {
+		for (i = 0; i < n; i++) {
+			gpas[2 * i] = guest_table_gpa(uvm->vm, data_gva(i),
+						      level);
+			gpas[2 * i + 1] = guest_table_gpa(uvm->vm,
+							  UNSYNC_ALIAS_GVA +
+							  i * PAGE_SIZE, level);
+		}
+		qsort(gpas, 2 * n, sizeof(*gpas), cmp_u64);
+		for (i = 0, j = 0; i < 2 * n; i++) {
+			TEST_ASSERT(gpas[i] >= UNSYNC_PT_GPA &&
+				    gpas[i] < UNSYNC_DATA_GPA,
+				    "Guest page table 0x%lx (level %d) is outside the page-table memslot",
+				    gpas[i], level);
+			j += !i || gpas[i] != gpas[i - 1];
+		}
+		uvm->nr_guest_tables[level] = j;
+	}
+	free(gpas);
+}
+
+/* Guest page tables for nr_pages data pages and their alias, plus slack. */
+static uint64_t pt_slot_pages(uint64_t nr_pages)
+{
+	return nr_pages + 2 * (nr_pages / 512) + 64;
+}
+
+/*
+ * Shadow pages needed to keep every page of the build: one per guest page
+ * table (about 2 per data page, counting the alias) plus libkvm's own.
+ */
+uint64_t unsync_pool_pages(uint64_t nr_pages)
+{
+	return 2 * nr_pages + 4096;
+}
+
+/*
+ * Largest build this host can back: the guest's data and page-table pages,
+ * the shadow pages and KVM's metadata take about 4 pages per data page, and
+ * half of the available memory is the most a test may use.
+ */
+uint64_t unsync_max_pages(void)
+{
+	uint64_t limit = sysconf(_SC_AVPHYS_PAGES) * getpagesize() /
+			 PAGE_SIZE / 2 / 4;
+
+	return limit < UNSYNC_MAX_PAGES ? limit : UNSYNC_MAX_PAGES;
+}
+
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code)
+{
+	struct unsync_vm *uvm = calloc(1, sizeof(*uvm));
+	struct kvm_vm *vm;
+	uint32_t pt_region;
+	uint64_t i;
+
+	TEST_ASSERT(uvm, "calloc failed");
+	TEST_ASSERT(nr_pages >= 1 && nr_pages <= UNSYNC_MAX_PAGES,
+		    "nr_pages %lu out of range 1..%u", nr_pages,
+		    UNSYNC_MAX_PAGES);
+	uvm->nr_pages = nr_pages;
+	vm = vm_create_with_one_vcpu(&uvm->vcpu, guest_code);
+	uvm->vm = vm;
+
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, UNSYNC_PT_GPA,
+				    UNSYNC_PT_SLOT, pt_slot_pages(nr_pages), 0);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, UNSYNC_DATA_GPA,
+				    UNSYNC_DATA_SLOT, nr_pages, 0);
+
+	/* Allocate the data and alias page tables in the page-table slot. */
+	pt_region = vm->memslots[MEM_REGION_PT];
+	vm->memslots[MEM_REGION_PT] = UNSYNC_PT_SLOT;
+	for (i = 0; i < nr_pages; i++)
+		virt_pg_map(vm, data_gva(i), UNSYNC_DATA_GPA + i * PAGE_SIZE);
+	for (i = 0; i < nr_pages; i++)
+		virt_pg_map(vm, UNSYNC_ALIAS_GVA + i * PAGE_SIZE,
+			    guest_table_gpa(vm, data_gva(i), PG_LEVEL_4K));
+	vm->memslots[MEM_REGION_PT] = pt_region;
+	count_guest_tables(uvm);
+
+	vcpu_enter_user_mode(vm, uvm->vcpu);
+	vcpu_args_set(uvm->vcpu, 1, nr_pages);
+
+	/* The default pool is ~2% of guest memory: keep every page built. */
+	vm_ioctl(vm, KVM_SET_NR_MMU_PAGES,
+		 (void *)(unsigned long)unsync_pool_pages(nr_pages));
+	return uvm;
+}
+
+void unsync_vm_free(struct unsync_vm *uvm)
+{
+	kvm_vm_free(uvm->vm);
+	free(uvm);
+}
+
+/* Run the vCPU until its next GUEST_SYNC(@stage); report guest asserts. */
+void unsync_vcpu_run_sync(struct unsync_vm *uvm, uint64_t stage)
+{
+	struct ucall uc;
+
+	vcpu_run(uvm->vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(uvm->vcpu, KVM_EXIT_IO);
+	switch (get_ucall(uvm->vcpu, &uc)) {
+	case UCALL_SYNC:
+		TEST_ASSERT(uc.args[1] == stage,
+			    "Guest reached stage %lu, expected stage %lu",
+			    uc.args[1], stage);
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("Unexpected ucall %lu, expected GUEST_SYNC(%lu)",
+			  uc.cmd, stage);
+	}
+}
+
+uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name)
+{
+	char path[128], buf[32];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), DEBUGFS_KVM "/%d-%d/%s", getpid(),
+		 vm->fd, name);
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0, "open(%s) failed, errno %d", path, errno);
+	r = read(fd, buf, sizeof(buf) - 1);
+	TEST_ASSERT(r > 0, "read(%s) failed, errno %d", path, errno);
+	close(fd);
+	buf[r] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+#define READ_STAT(vm, s, name, phase)					\
+do {									\
+	uint64_t from_debugfs = debugfs_vm_stat(vm, #name);		\
+									\
+	(s)->name = shadow_mmu_stat(vm, name);				\
+	TEST_ASSERT((s)->name == from_debugfs,				\
+		    "%s: %s is %lu in the binary stats but %lu in debugfs", \
+		    phase, #name, (s)->name, from_debugfs);		\
+} while (0)
+
+/*
+ * Both interfaces read the same kvm->stat fields; nothing else runs in the
+ * VM while the vCPU is stopped, so the two values must be identical.
+ */
+void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
+{
+	READ_STAT(vm, s, mmu_unsync, phase);
+	READ_STAT(vm, s, mmu_cache_miss, phase);
+	READ_STAT(vm, s, mmu_shadow_zapped, phase);
+	READ_STAT(vm, s, mmu_recycled, phase);
+	READ_STAT(vm, s, pages_4k, phase);
+}
+
+static int read_param(const char *path)
+{
+	char c = 0;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (read(fd, &c, 1) != 1)
+		c = 0;
+	close(fd);
+	return c == 'Y' || c == 'y' || c == '1';
+}
+
+/*
+ * 1 if KVM shadows guest page tables, 0 if it uses TDP (EPT/NPT), -1 if
+ * the host does not say.  A PVM host (kvm_pvm) has no TDP at all.
+ */
+static int shadow_paging_enabled(void)
+{
+	int tdp = read_param(host_cpu_is_intel ?
+			     "/sys/module/kvm_intel/parameters/ept" :
+			     "/sys/module/kvm_amd/parameters/npt");
+
+	if (tdp >= 0)
+		return !tdp;
+	if (!access("/sys/module/kvm_pvm", F_OK))
+		return 1;
+	return -1;
+}
+
+static void guest_probe(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	unsync_guest_write_page_tables(nr_pages);
+	GUEST_SYNC(1);
+}
+
+/*
+ * Where the host does not name its paging mode, build one unsync page: only
+ * a KVM that shadows guest page tables can have one.
+ */
+static bool probe_shadow_paging(void)
+{
+	struct unsync_vm *uvm = unsync_vm_create(1, guest_probe);
+	uint64_t unsync;
+
+	unsync_vcpu_run_sync(uvm, 1);
+	unsync = shadow_mmu_stat(uvm->vm, mmu_unsync);
+	unsync_vm_free(uvm);
+	return unsync == 1;
+}
+
+void shadow_mmu_require(void)
+{
+	int shadow;
+
+	/* Opens /dev/kvm, and skips if there is none. */
+	TEST_REQUIRE(kvm_has_cap(KVM_CAP_NR_MEMSLOTS));
+	__TEST_REQUIRE(!access(DEBUGFS_KVM, R_OK | X_OK),
+		       "Per-VM stats need debugfs at /sys/kernel/debug (mounted, and root)");
+	shadow = shadow_paging_enabled();
+	if (shadow < 0)
+		shadow = probe_shadow_paging();
+	__TEST_REQUIRE(shadow,
+		       "KVM uses TDP, not shadow paging (needs kvm_intel.ept=0 or kvm_amd.npt=0)");
+}
+
+uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
+			uint64_t max)
+{
+	unsigned long long val;
+	char *end;
+
+	errno = 0;
+	val = strtoull(arg, &end, 0);
+	if (errno || end == arg || *end || arg[0] == '-' || val < min ||
+	    val > max) {
+		fprintf(stderr, "Invalid %s '%s': expected a number from %lu to %lu\n",
+			flag, arg, min, max);
+		exit(KSFT_FAIL);
+	}
+	return val;
+}

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Shrink the shadow MMU page pool (KVM_SET_NR_MMU_PAGES) over a guest with
+ * many unsync shadow pages, and check that the pages KVM zaps are counted
+ * exactly once.
+ *
+ * kvm_mmu_zap_oldest_mmu_pages() walks active_mmu_pages from the oldest end
+ * and zaps pages until it has freed enough.  Zapping a parent also zaps its
+ * unsync children, which makes the list unstable and forces a restart of the
+ * walk; __kvm_mmu_prepare_zap_page() reports that separately from the number
+ * of pages it zapped, which the walk adds to mmu_recycled.  Every page
+ * zapped also bumps mmu_shadow_zapped once, so for a shrink the two
+ * counters must move together, and the pool must end within its goal.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "shadow_mmu.h"
+#include "ucall_common.h"
+
+#define DEFAULT_NR_PAGES	2048
+#define DEFAULT_NR_CYCLES	3
+#define MAX_NR_CYCLES		100
+
+enum {
+	STAGE_SHADOWED = 1,	/* every data page written or checked */
+	STAGE_UNSYNC,		/* every data page table written */
+};
+
+static bool verbose;
+
+static void guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(STAGE_SHADOWED);
+		unsync_guest_write_page_tables(nr_pages);
+		GUEST_SYNC(STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void set_nr_mmu_pages(struct kvm_vm *vm, uint64_t goal)
+{
+	vm_ioctl(vm, KVM_SET_NR_MMU_PAGES, (void *)(unsigned long)goal);
+}
+
+/* Let the guest write its page tables again, under whatever pool is set. */
+static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
+{
+	struct zap_stats before, after;
+	uint64_t nr_tables = uvm->nr_guest_tables[1] +
+			     uvm->nr_guest_tables[2] +
+			     uvm->nr_guest_tables[3];
+	double t0, t1;
+
+	zap_stats_read(uvm->vm, &before, "before build");
+	t0 = now_ms();
+	unsync_vcpu_run_sync(uvm, STAGE_SHADOWED);
+	unsync_vcpu_run_sync(uvm, STAGE_UNSYNC);
+	t1 = now_ms();
+	zap_stats_read(uvm->vm, &after, "after build");
+
+	ksft_print_msg("cycle %d build: %.1f ms, unsync %lu -> %lu, in use %lu -> %lu, pages_4k %+ld\n",
+		       cycle, t1 - t0, before.mmu_unsync, after.mmu_unsync,
+		       zap_stats_in_use(&before), zap_stats_in_use(&after),
+		       (long)(after.pages_4k - before.pages_4k));
+
+	/*
+	 * The pool holds a shadow page for every guest page table, so KVM has
+	 * no reason to recycle while the guest builds.
+	 */
+	TEST_ASSERT_EQ(after.mmu_recycled, before.mmu_recycled);
+
+	/*
+	 * Every guest page table the guest walked is shadowed, each by one
+	 * shadow page (plus libkvm's own tables and the root).
+	 */
+	TEST_ASSERT(zap_stats_in_use(&after) >= nr_tables,
+		    "cycle %d build: %lu shadow pages in use, expected at least %lu (one per guest page table)",
+		    cycle, zap_stats_in_use(&after), nr_tables);
+
+	/*
+	 * A write to a shadowed level-1 guest page table makes KVM mark its
+	 * shadow page unsync rather than emulate the write; the guest wrote
+	 * all N of them and did not reload CR3, so all N are unsync.  Only
+	 * those tables were written, so the gauge is exactly N.
+	 */
+	TEST_ASSERT(after.mmu_unsync == uvm->nr_pages,
+		    "cycle %d build: mmu_unsync is %lu, expected %lu (one per data page table)",
+		    cycle, after.mmu_unsync, uvm->nr_pages);
+	ksft_test_result_pass("cycle %d: build %lu unsync shadow pages\n",
+			      cycle, uvm->nr_pages);
+}
+
+/* KVM_SET_NR_MMU_PAGES below KVM's minimum fails and changes nothing. */
+static void check_goal_below_minimum(struct unsync_vm *uvm, int cycle)
+{
+	static const uint64_t bad_goals[] = { KVM_MIN_ALLOC_MMU_PAGES - 1, 0 };
+	struct zap_stats before, after;
+	int i, r;
+
+	zap_stats_read(uvm->vm, &before, "before goal below minimum");
+	for (i = 0; i < ARRAY_SIZE(bad_goals); i++) {
+		r = __vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES,
+			       (void *)(unsigned long)bad_goals[i]);
+		/*
+		 * kvm_vm_ioctl_set_nr_mmu_pages() rejects goals below
+		 * KVM_MIN_ALLOC_MMU_PAGES before touching the pool.
+		 */
+		TEST_ASSERT(r == -1 && errno == EINVAL,
+			    "KVM_SET_NR_MMU_PAGES(%lu) returned %d (errno %d), expected -1 (EINVAL)",
+			    bad_goals[i], r, errno);
+	}
+	zap_stats_read(uvm->vm, &after, "after goal below minimum");
+	TEST_ASSERT_EQ(after.mmu_shadow_zapped, before.mmu_shadow_zapped);
+	TEST_ASSERT_EQ(after.mmu_recycled, before.mmu_recycled);
+	TEST_ASSERT_EQ(after.mmu_unsync, before.mmu_unsync);
+	ksft_test_result_pass("cycle %d: goals below %d are refused\n", cycle,
+			      KVM_MIN_ALLOC_MMU_PAGES);
+}
+
+/* Shrink the pool to @goal and check what KVM zapped. */
+static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
+{
+	struct zap_stats before, after, again;
+	uint64_t in_use, zapped, recycled;
+	double t0, t1;
+
+	zap_stats_read(uvm->vm, &before, "before shrink");
+	t0 = now_ms();
+	set_nr_mmu_pages(uvm->vm, goal);
+	t1 = now_ms();
+	zap_stats_read(uvm->vm, &after, "after shrink");
+	set_nr_mmu_pages(uvm->vm, goal);
+	zap_stats_read(uvm->vm, &again, "after second shrink");
+
+	in_use = zap_stats_in_use(&after);
+	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
+	recycled = after.mmu_recycled - before.mmu_recycled;
+	ksft_print_msg("cycle %d shrink to %lu: %.2f ms, in use %lu -> %lu, zapped %lu, recycled %lu, unsync %lu -> %lu\n",
+		       cycle, goal, t1 - t0, zap_stats_in_use(&before), in_use,
+		       zapped, recycled, before.mmu_unsync, after.mmu_unsync);
+
+	/*
+	 * The shrink skips active roots, so each page it zaps is freed: it
+	 * bumps mmu_shadow_zapped once and is counted once in the nr_zapped
+	 * total that kvm_mmu_zap_oldest_mmu_pages() adds to mmu_recycled,
+	 * whether it was zapped on its own or as an unsync child.
+	 */
+	TEST_ASSERT(zapped == recycled,
+		    "cycle %d shrink to %lu: mmu_shadow_zapped rose by %lu but mmu_recycled by %lu (each zapped page must be counted once)",
+		    cycle, goal, zapped, recycled);
+
+	/* Zapping frees shadow pages, it never creates one. */
+	TEST_ASSERT_EQ(after.mmu_cache_miss, before.mmu_cache_miss);
+
+	if (zap_stats_in_use(&before) > goal) {
+		/*
+		 * kvm_mmu_change_mmu_pages() zaps until n_used_mmu_pages is
+		 * within the goal; it can only stop short when every page left
+		 * is an active root, and one vCPU holds at most 4 roots (the
+		 * current one and 3 cached), far below the minimum goal.
+		 */
+		TEST_ASSERT(in_use <= goal,
+			    "cycle %d shrink to %lu: %lu shadow pages still in use, expected at most %lu",
+			    cycle, goal, in_use, goal);
+	} else {
+		TEST_ASSERT(zapped == 0,
+			    "cycle %d shrink to %lu: %lu pages zapped though only %lu were in use",
+			    cycle, goal, zapped, zap_stats_in_use(&before));
+	}
+
+	/* mmu_unsync is a gauge of pages still in use; zaps only lower it. */
+	TEST_ASSERT(after.mmu_unsync <= before.mmu_unsync &&
+		    after.mmu_unsync <= in_use,
+		    "cycle %d shrink to %lu: mmu_unsync went %lu -> %lu with %lu pages in use",
+		    cycle, goal, before.mmu_unsync, after.mmu_unsync, in_use);
+
+	/* Once within the goal, the same goal leaves nothing to zap. */
+	TEST_ASSERT(again.mmu_shadow_zapped == after.mmu_shadow_zapped &&
+		    again.mmu_recycled == after.mmu_recycled,
+		    "cycle %d second shrink to %lu: zapped %lu, recycled %lu, expected 0",
+		    cycle, goal, again.mmu_shadow_zapped - after.mmu_shadow_zapped,
+		    again.mmu_recycled - after.mmu_recycled);
+
+	ksft_test_result_pass("cycle %d: shrink to %lu zapped %lu pages, each counted once\n",
+			      cycle, goal, zapped);
+}
+
+/*
+ * Run the guest under the shrunken pool: it re-reads every data page, which
+ * makes KVM recycle shadow pages as it goes, then writes its page tables.
+ */
+static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
+{
+	struct zap_stats before, after;
+
+	zap_stats_read(uvm->vm, &before, "before guest check");
+	unsync_vcpu_run_sync(uvm, STAGE_SHADOWED);
+	unsync_vcpu_run_sync(uvm, STAGE_UNSYNC);
+	zap_stats_read(uvm->vm, &after, "after guest check");
+	if (verbose)
+		ksft_print_msg("cycle %d guest under pool %lu: recycled %lu, in use %lu\n",
+			       cycle, goal,
+			       after.mmu_recycled - before.mmu_recycled,
+			       zap_stats_in_use(&after));
+	ksft_test_result_pass("cycle %d: guest data intact under a pool of %lu\n",
+			      cycle, goal);
+}
+
+static void help(const char *name)
+{
+	printf("usage: %s [-n pages] [-c cycles] [-v] [-h]\n"
+	       " -n: unsync shadow pages to build (1..%lu, default %d)\n"
+	       " -c: build/shrink cycles (1..%d, default %d)\n"
+	       " -v: print more detail\n",
+	       name, unsync_max_pages(), DEFAULT_NR_PAGES, MAX_NR_CYCLES,
+	       DEFAULT_NR_CYCLES);
+}
+
+int main(int argc, char *argv[])
+{
+	uint64_t nr_pages = DEFAULT_NR_PAGES, half;
+	int nr_cycles = DEFAULT_NR_CYCLES, cycle, opt;
+	struct unsync_vm *uvm;
+	struct zap_stats s;
+
+	while ((opt = getopt(argc, argv, "n:c:vh")) != -1) {
+		switch (opt) {
+		case 'n':
+			nr_pages = parse_flag_u64("-n", optarg, 1,
+						  unsync_max_pages());
+			break;
+		case 'c':
+			nr_cycles = parse_flag_u64("-c", optarg, 1,
+						   MAX_NR_CYCLES);
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			help(argv[0]);
+			exit(KSFT_PASS);
+		default:
+			help(argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
+	if (optind < argc) {
+		help(argv[0]);
+		exit(KSFT_FAIL);
+	}
+
+	ksft_print_header();
+	shadow_mmu_require();
+	ksft_set_plan(6 * nr_cycles);
+
+	uvm = unsync_vm_create(nr_pages, guest_code);
+	ksft_print_msg("%lu data pages; guest page tables: %lu level-1, %lu level-2, %lu level-3\n",
+		       nr_pages, uvm->nr_guest_tables[1],
+		       uvm->nr_guest_tables[2], uvm->nr_guest_tables[3]);
+
+	for (cycle = 1; cycle <= nr_cycles; cycle++) {
+		/* Grow the pool back, so the build keeps every page. */
+		set_nr_mmu_pages(uvm->vm, unsync_pool_pages(nr_pages));
+		build_unsync_pages(uvm, cycle);
+		check_goal_below_minimum(uvm, cycle);
+
+		zap_stats_read(uvm->vm, &s, "before half shrink");
+		half = zap_stats_in_use(&s) / 2;
+		if (half < KVM_MIN_ALLOC_MMU_PAGES)
+			half = KVM_MIN_ALLOC_MMU_PAGES;
+		shrink_pool(uvm, cycle, half);
+		check_guest_data(uvm, cycle, half);
+
+		shrink_pool(uvm, cycle, KVM_MIN_ALLOC_MMU_PAGES);
+		check_guest_data(uvm, cycle, KVM_MIN_ALLOC_MMU_PAGES);
+	}
+
+	unsync_vm_free(uvm);
+	ksft_finished();
+}
