@@ -1,0 +1,84 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# run-tests.sh DIR [TEST...]: run the suite's test binaries in DIR (all of
+# scripts/tests.list, or the TESTs named) and print KTAP: each test's output
+# as diagnostics, one result line per test, the kselftest totals line and a
+# plain "N passed, N failed, N skipped" line.  Exit 1 if any test failed or
+# timed out.  POSIX sh: it also runs under busybox inside the QEMU guest.
+#
+# TEST_ARGS are passed to every test (e.g. "-n 32768").
+# TIMEOUT (seconds per test, default 120) ends a hung test; its threads'
+# kernel stacks are printed first where /proc/PID/task/*/stack is readable.
+
+dir=$1
+shift
+list=$(dirname "$0")/tests.list
+if [ $# -eq 0 ]; then
+	[ -f "$list" ] || list=$dir/tests.list
+	set -- $(grep -v '^#' "$list")
+fi
+timeout=${TIMEOUT:-120}
+
+if [ ! -d /sys/kernel/debug/kvm ] && ! grep -qs ' /sys/kernel/debug debugfs ' /proc/mounts &&
+   [ "$(id -u)" = 0 ]; then
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null &&
+		echo "# mounted debugfs at /sys/kernel/debug"
+fi
+
+echo "TAP version 13"
+echo "1..$#"
+n=0 pass=0 fail=0 skip=0
+log=$(mktemp)
+for t in "$@"; do
+	n=$((n + 1))
+	echo "# $t"
+	start=$(date +%s)
+	# shellcheck disable=SC2086
+	"$dir/$t" ${TEST_ARGS:-} >"$log" 2>&1 &
+	pid=$!
+	ticks=0
+	while kill -0 "$pid" 2>/dev/null && [ "$ticks" -lt $((timeout * 5)) ]; do
+		sleep 0.2
+		ticks=$((ticks + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		for task in /proc/"$pid"/task/*; do
+			echo "# kernel stack of ${task##*/}:"
+			sed 's/^/#   /' "$task/stack" 2>/dev/null
+		done >>"$log"
+		kill -TERM "$pid" 2>/dev/null
+		sleep 2
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		rc=timeout
+	else
+		wait "$pid"
+		rc=$?
+	fi
+	sed 's/^/# /' "$log"
+	secs=$(($(date +%s) - start))
+	case $rc in
+	0)
+		pass=$((pass + 1))
+		echo "ok $n $t # ${secs}s"
+		;;
+	4)
+		skip=$((skip + 1))
+		reason=$(sed -n 's/.*# SKIP *-* *//p' "$log" | head -n 1)
+		echo "ok $n $t # SKIP ${reason:-exit code 4}"
+		;;
+	timeout)
+		fail=$((fail + 1))
+		echo "not ok $n $t # TIMEOUT after ${timeout}s"
+		;;
+	*)
+		fail=$((fail + 1))
+		echo "not ok $n $t # exit code $rc"
+		;;
+	esac
+done
+rm -f "$log"
+echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ]

@@ -1,0 +1,44 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# /init of the QEMU guest that scripts/vm-run.sh boots: load KVM with shadow
+# paging, run the suite with run-tests.sh, check the kernel log for WARN,
+# BUG or oops, and report the status through QEMU's isa-debug-exit.
+# Status: 0 passed, 1 a test failed, 2 the kernel warned or oopsed, 3 no
+# /dev/kvm.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mkdir -p /dev/shm /tmp
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+
+for m in $(cat /modules/order 2>/dev/null); do
+	insmod "/modules/$m.ko" $(cat "/modules/$m.params" 2>/dev/null) ||
+		echo "vm-init: insmod $m failed"
+done
+echo "vm-init: kernel $(uname -r), npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)" \
+     "ept=$(cat /sys/module/kvm_intel/parameters/ept 2>/dev/null)"
+
+rc=0
+if [ ! -c /dev/kvm ]; then
+	echo "vm-init: no /dev/kvm in the guest"
+	rc=3
+else
+	echo "=== KTAP BEGIN"
+	TEST_ARGS=$(sed -n 's/.*vmargs=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ') \
+	TIMEOUT=$(sed -n 's/.*vmtimeout=\([0-9]*\).*/\1/p' /proc/cmdline) \
+		/tests/run-tests.sh /tests $(sed -n 's/.*vmtests=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ') || rc=1
+	echo "=== KTAP END"
+fi
+if dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|Call Trace'; then
+	echo "vm-init: the kernel log shows a warning or oops"
+	dmesg | tail -n 80
+	rc=2
+fi
+sync
+/bin/qexit $rc
+poweroff -f

@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# vm-run.sh OUT: boot a kernel under QEMU (TCG, "-cpu max", which emulates
+# SVM) with KVM in shadow-paging mode (kvm_amd.npt=0), run the suite built
+# in OUT inside it, and print the suite's KTAP.  Exit 0 only if every test
+# passed and the guest kernel logged no warning or oops.
+#
+#   KERNEL=bzImage   boot this kernel (KVM built in) instead of the default,
+#                    Debian's linux-image-6.12.*-amd64-unsigned with its
+#                    kvm modules (downloaded with apt-get into $CACHE)
+#   VM_TESTS=a,b     run only these tests
+#   TEST_ARGS="-n 8" arguments for every test
+#   VM_TIMEOUT=s     whole-boot watchdog (default 1200); TEST_TIMEOUT=s per
+#                    test inside the guest (default 300)
+set -euo pipefail
+
+out=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+CACHE=${CACHE:-$HOME/.cache/kvm-zap-selftests}
+kernel=${KERNEL:-}
+vm=$out/vm
+mkdir -p "$vm"
+
+die() { echo "vm-run.sh: $*" >&2; exit 1; }
+for tool in qemu-system-x86_64 busybox cpio gzip gcc; do
+	command -v "$tool" >/dev/null || die "$tool not found (make deps installs it)"
+done
+busybox --list | grep -qx sh || die "busybox has no sh applet"
+file -L "$(command -v busybox)" | grep -q 'statically linked' ||
+	die "busybox is not statically linked (install busybox-static)"
+
+modules=()
+if [ -z "$kernel" ]; then
+	pkg=$(apt-cache pkgnames linux-image-6.12. |
+	      grep -E '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' |
+	      sort -V | tail -n 1)
+	[ -n "$pkg" ] || die "no linux-image-6.12.*-amd64-unsigned package known to apt (run apt-get update)"
+	kimg=$CACHE/$pkg
+	if [ ! -d "$kimg/boot" ]; then
+		echo "vm-run.sh: fetching $pkg" >&2
+		mkdir -p "$CACHE/debs"
+		(cd "$CACHE/debs" && apt-get download -q "$pkg" >&2)
+		rm -rf "$kimg.tmp"
+		dpkg-deb -x "$CACHE"/debs/"$pkg"_*.deb "$kimg.tmp"
+		mv "$kimg.tmp" "$kimg"
+	fi
+	kernel=$(ls "$kimg"/boot/vmlinuz-*)
+	moddir=$(ls -d "$kimg"/lib/modules/*/kernel)
+	modules=("$moddir/virt/lib/irqbypass.ko.xz"
+		 "$moddir/drivers/crypto/ccp/ccp.ko.xz"
+		 "$moddir/arch/x86/kvm/kvm.ko.xz"
+		 "$moddir/arch/x86/kvm/kvm-amd.ko.xz")
+fi
+[ -f "$kernel" ] || die "kernel image $kernel not found"
+
+# The initramfs: busybox, the exit helper, the runner and the tests.
+root=$vm/root
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,modules,tests}
+cp "$(command -v busybox)" "$root/bin/busybox"
+for applet in $(busybox --list); do
+	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+gcc -O2 -static -o "$root/bin/qexit" "$here/qexit.c"
+cp "$here/vm-init.sh" "$root/init"
+cp "$here/run-tests.sh" "$here/tests.list" "$root/tests/"
+for t in $(grep -v '^#' "$here/tests.list"); do
+	[ -x "$out/$t" ] || die "$out/$t not built (make build)"
+	cp "$out/$t" "$root/tests/"
+done
+for m in "${modules[@]}"; do
+	name=$(basename "$m" .ko.xz)
+	xz -dc "$m" >"$root/modules/$name.ko"
+	echo "$name" >>"$root/modules/order"
+done
+# insmod does not read module options from the kernel command line.
+echo "npt=0" >"$root/modules/kvm-amd.params"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$vm/initramfs.cpio.gz"
+
+append="console=ttyS0 panic=-1 oops=panic loglevel=4 kvm_amd.npt=0 kvm_intel.ept=0"
+append+=" vmtimeout=${TEST_TIMEOUT:-300}"
+[ -n "${VM_TESTS:-}" ] && append+=" vmtests=$VM_TESTS"
+[ -n "${TEST_ARGS:-}" ] && append+=" vmargs=$(echo "$TEST_ARGS" | tr ' ' ,)"
+
+echo "vm-run.sh: booting $(basename "$kernel") under QEMU (TCG), console log in $vm/console.log" >&2
+start=$(date +%s)
+set +e
+timeout "${VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 2G \
+	-nographic -no-reboot -nodefaults -serial stdio -display none \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	-kernel "$kernel" -initrd "$vm/initramfs.cpio.gz" -append "$append" \
+	</dev/null 2>&1 | tr -d '\r' >"$vm/console.log"
+status=${PIPESTATUS[0]}
+set -e
+secs=$(($(date +%s) - start))
+
+sed -n '/^=== KTAP BEGIN/,/^=== KTAP END/{/^===/d;p}' "$vm/console.log"
+grep -o 'vm-init:.*' "$vm/console.log" >&2 || true
+if [ "$status" = 124 ]; then
+	tail -n 40 "$vm/console.log" >&2
+	die "QEMU did not finish within ${VM_TIMEOUT:-1200}s (hung guest); see $vm/console.log"
+fi
+if [ $((status & 1)) = 0 ]; then
+	tail -n 40 "$vm/console.log" >&2
+	die "QEMU exited with $status before the guest reported (crash?); see $vm/console.log"
+fi
+rc=$((status >> 1))
+echo "vm-run.sh: guest status $rc after ${secs}s" >&2
+case $rc in
+0) ;;
+1) die "a test failed in the guest" ;;
+2) die "the guest kernel logged a warning or oops (see $vm/console.log)" ;;
+*) die "the guest could not run the suite (status $rc)" ;;
+esac
