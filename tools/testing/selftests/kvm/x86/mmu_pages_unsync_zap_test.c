@@ -23,13 +23,13 @@
 #include "shadow_mmu.h"
 #include "ucall_common.h"
 
-#define DEFAULT_NR_PAGES	2048
-#define DEFAULT_NR_CYCLES	3
-#define MAX_NR_CYCLES		100
+#define DEFAULT_NR_PAGES 2048
+#define DEFAULT_NR_CYCLES 3
+#define MAX_NR_CYCLES 100
 
 enum {
-	STAGE_SHADOWED = 1,	/* every data page written or checked */
-	STAGE_UNSYNC,		/* every data page table written */
+	STAGE_SHADOWED = 1, /* every data page written or checked */
+	STAGE_UNSYNC, /* every data page table written */
 };
 
 static bool verbose;
@@ -62,8 +62,7 @@ static void set_nr_mmu_pages(struct kvm_vm *vm, uint64_t goal)
 static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 {
 	struct zap_stats before, after;
-	uint64_t nr_tables = uvm->nr_guest_tables[1] +
-			     uvm->nr_guest_tables[2] +
+	uint64_t nr_tables = uvm->nr_guest_tables[1] + uvm->nr_guest_tables[2] +
 			     uvm->nr_guest_tables[3];
 	double t0, t1;
 
@@ -74,10 +73,11 @@ static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 	t1 = now_ms();
 	zap_stats_read(uvm->vm, &after, "after build");
 
-	ksft_print_msg("cycle %d build: %.1f ms, unsync %lu -> %lu, in use %lu -> %lu, pages_4k %+ld\n",
-		       cycle, t1 - t0, before.mmu_unsync, after.mmu_unsync,
+	ksft_print_msg("cycle %d build: %.1f ms, pages_4k %+ld\n", cycle,
+		       t1 - t0, (long)(after.pages_4k - before.pages_4k));
+	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
 		       zap_stats_in_use(&before), zap_stats_in_use(&after),
-		       (long)(after.pages_4k - before.pages_4k));
+		       before.mmu_unsync, after.mmu_unsync);
 
 	/*
 	 * The pool holds a shadow page for every guest page table, so KVM has
@@ -90,8 +90,8 @@ static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 	 * shadow page (plus libkvm's own tables and the root).
 	 */
 	TEST_ASSERT(zap_stats_in_use(&after) >= nr_tables,
-		    "cycle %d build: %lu shadow pages in use, expected at least %lu (one per guest page table)",
-		    cycle, zap_stats_in_use(&after), nr_tables);
+		    "cycle %d build: %lu pages in use, expected >= %lu", cycle,
+		    zap_stats_in_use(&after), nr_tables);
 
 	/*
 	 * A write to a shadowed level-1 guest page table makes KVM mark its
@@ -100,8 +100,8 @@ static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 	 * those tables were written, so the gauge is exactly N.
 	 */
 	TEST_ASSERT(after.mmu_unsync == uvm->nr_pages,
-		    "cycle %d build: mmu_unsync is %lu, expected %lu (one per data page table)",
-		    cycle, after.mmu_unsync, uvm->nr_pages);
+		    "cycle %d build: mmu_unsync is %lu, expected %lu", cycle,
+		    after.mmu_unsync, uvm->nr_pages);
 	ksft_test_result_pass("cycle %d: build %lu unsync shadow pages\n",
 			      cycle, uvm->nr_pages);
 }
@@ -122,7 +122,7 @@ static void check_goal_below_minimum(struct unsync_vm *uvm, int cycle)
 		 * KVM_MIN_ALLOC_MMU_PAGES before touching the pool.
 		 */
 		TEST_ASSERT(r == -1 && errno == EINVAL,
-			    "KVM_SET_NR_MMU_PAGES(%lu) returned %d (errno %d), expected -1 (EINVAL)",
+			    "goal %lu: returned %d errno %d, expected EINVAL",
 			    bad_goals[i], r, errno);
 	}
 	zap_stats_read(uvm->vm, &after, "after goal below minimum");
@@ -138,6 +138,7 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 {
 	struct zap_stats before, after, again;
 	uint64_t in_use, zapped, recycled;
+	bool ok;
 	double t0, t1;
 
 	zap_stats_read(uvm->vm, &before, "before shrink");
@@ -151,9 +152,11 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	in_use = zap_stats_in_use(&after);
 	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
 	recycled = after.mmu_recycled - before.mmu_recycled;
-	ksft_print_msg("cycle %d shrink to %lu: %.2f ms, in use %lu -> %lu, zapped %lu, recycled %lu, unsync %lu -> %lu\n",
-		       cycle, goal, t1 - t0, zap_stats_in_use(&before), in_use,
-		       zapped, recycled, before.mmu_unsync, after.mmu_unsync);
+	ksft_print_msg("cycle %d shrink to %lu: %.2f ms, zapped %lu/%lu\n",
+		       cycle, goal, t1 - t0, zapped, recycled);
+	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
+		       zap_stats_in_use(&before), in_use, before.mmu_unsync,
+		       after.mmu_unsync);
 
 	/*
 	 * The shrink skips active roots, so each page it zaps is freed: it
@@ -162,8 +165,8 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	 * whether it was zapped on its own or as an unsync child.
 	 */
 	TEST_ASSERT(zapped == recycled,
-		    "cycle %d shrink to %lu: mmu_shadow_zapped rose by %lu but mmu_recycled by %lu (each zapped page must be counted once)",
-		    cycle, goal, zapped, recycled);
+		    "shrink to %lu: mmu_shadow_zapped +%lu, mmu_recycled +%lu",
+		    goal, zapped, recycled);
 
 	/* Zapping frees shadow pages, it never creates one. */
 	TEST_ASSERT_EQ(after.mmu_cache_miss, before.mmu_cache_miss);
@@ -176,28 +179,27 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 		 * current one and 3 cached), far below the minimum goal.
 		 */
 		TEST_ASSERT(in_use <= goal,
-			    "cycle %d shrink to %lu: %lu shadow pages still in use, expected at most %lu",
-			    cycle, goal, in_use, goal);
+			    "shrink to %lu: %lu pages in use, expected <= %lu",
+			    goal, in_use, goal);
 	} else {
 		TEST_ASSERT(zapped == 0,
-			    "cycle %d shrink to %lu: %lu pages zapped though only %lu were in use",
-			    cycle, goal, zapped, zap_stats_in_use(&before));
+			    "shrink to %lu: zapped %lu of %lu, expected 0",
+			    goal, zapped, zap_stats_in_use(&before));
 	}
 
 	/* mmu_unsync is a gauge of pages still in use; zaps only lower it. */
-	TEST_ASSERT(after.mmu_unsync <= before.mmu_unsync &&
-		    after.mmu_unsync <= in_use,
-		    "cycle %d shrink to %lu: mmu_unsync went %lu -> %lu with %lu pages in use",
-		    cycle, goal, before.mmu_unsync, after.mmu_unsync, in_use);
+	ok = after.mmu_unsync <= before.mmu_unsync &&
+	     after.mmu_unsync <= in_use;
+	TEST_ASSERT(ok, "shrink to %lu: mmu_unsync %lu -> %lu, %lu in use",
+		    goal, before.mmu_unsync, after.mmu_unsync, in_use);
 
 	/* Once within the goal, the same goal leaves nothing to zap. */
-	TEST_ASSERT(again.mmu_shadow_zapped == after.mmu_shadow_zapped &&
-		    again.mmu_recycled == after.mmu_recycled,
-		    "cycle %d second shrink to %lu: zapped %lu, recycled %lu, expected 0",
-		    cycle, goal, again.mmu_shadow_zapped - after.mmu_shadow_zapped,
-		    again.mmu_recycled - after.mmu_recycled);
+	TEST_ASSERT(again.mmu_shadow_zapped == after.mmu_shadow_zapped,
+		    "second shrink to %lu: zapped %lu, expected 0", goal,
+		    again.mmu_shadow_zapped - after.mmu_shadow_zapped);
+	TEST_ASSERT_EQ(again.mmu_recycled, after.mmu_recycled);
 
-	ksft_test_result_pass("cycle %d: shrink to %lu zapped %lu pages, each counted once\n",
+	ksft_test_result_pass("cycle %d: shrink to %lu zapped %lu pages\n",
 			      cycle, goal, zapped);
 }
 
@@ -214,11 +216,10 @@ static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	unsync_vcpu_run_sync(uvm, STAGE_UNSYNC);
 	zap_stats_read(uvm->vm, &after, "after guest check");
 	if (verbose)
-		ksft_print_msg("cycle %d guest under pool %lu: recycled %lu, in use %lu\n",
-			       cycle, goal,
-			       after.mmu_recycled - before.mmu_recycled,
+		ksft_print_msg("cycle %d guest: recycled %lu, in use %lu\n",
+			       cycle, after.mmu_recycled - before.mmu_recycled,
 			       zap_stats_in_use(&after));
-	ksft_test_result_pass("cycle %d: guest data intact under a pool of %lu\n",
+	ksft_test_result_pass("cycle %d: guest data intact in %lu pages\n",
 			      cycle, goal);
 }
 
@@ -246,8 +247,8 @@ int main(int argc, char *argv[])
 						  unsync_max_pages());
 			break;
 		case 'c':
-			nr_cycles = parse_flag_u64("-c", optarg, 1,
-						   MAX_NR_CYCLES);
+			nr_cycles =
+				parse_flag_u64("-c", optarg, 1, MAX_NR_CYCLES);
 			break;
 		case 'v':
 			verbose = true;
@@ -270,7 +271,7 @@ int main(int argc, char *argv[])
 	ksft_set_plan(6 * nr_cycles);
 
 	uvm = unsync_vm_create(nr_pages, guest_code);
-	ksft_print_msg("%lu data pages; guest page tables: %lu level-1, %lu level-2, %lu level-3\n",
+	ksft_print_msg("%lu data pages; guest tables L1 %lu, L2 %lu, L3 %lu\n",
 		       nr_pages, uvm->nr_guest_tables[1],
 		       uvm->nr_guest_tables[2], uvm->nr_guest_tables[3]);
 

@@ -19,30 +19,30 @@
 
 #include "kvm_util.h"
 
-#define UNSYNC_PT_SLOT		10
-#define UNSYNC_DATA_SLOT	11
-#define UNSYNC_PT_GPA		(4ULL << 30)
-#define UNSYNC_DATA_GPA		(8ULL << 30)
-#define UNSYNC_DATA_GVA		(1ULL << 39)	/* PML4 entry 1 */
-#define UNSYNC_ALIAS_GVA	(128ULL << 39)	/* PML4 entry 128 */
-#define UNSYNC_STRIDE		(2ULL << 20)
+#define UNSYNC_PT_SLOT 10
+#define UNSYNC_DATA_SLOT 11
+#define UNSYNC_PT_GPA (4ULL << 30)
+#define UNSYNC_DATA_GPA (8ULL << 30)
+#define UNSYNC_DATA_GVA BIT_ULL(39) /* PML4 entry 1 */
+#define UNSYNC_ALIAS_GVA (128ULL << 39) /* PML4 entry 128 */
+#define UNSYNC_STRIDE (2ULL << 20)
 
 /* One guest PDPT maps 512 GiB, i.e. 256k strides of 2 MiB. */
-#define UNSYNC_MAX_PAGES	(256 * 1024)
+#define UNSYNC_MAX_PAGES (256 * 1024)
 /* KVM_SET_NR_MMU_PAGES refuses goals below KVM_MIN_ALLOC_MMU_PAGES. */
-#define KVM_MIN_ALLOC_MMU_PAGES	64
+#define KVM_MIN_ALLOC_MMU_PAGES 64
 
 /*
  * vm_get_stat() takes the stat's name as a string up to 6.14 and as a bare
  * token (a macro) since 6.15.
  */
 #ifdef vm_get_stat
-#define shadow_mmu_stat(vm, name)	vm_get_stat(vm, name)
+#define shadow_mmu_stat(vm, name) vm_get_stat(vm, name)
 #else
-#define shadow_mmu_stat(vm, name)	vm_get_stat(vm, #name)
+#define shadow_mmu_stat(vm, name) vm_get_stat(vm, #name)
 #endif
 
-#define UNSYNC_PATTERN(i)	(0x5a5a000000000000ULL | (i))
+#define UNSYNC_PATTERN(i) (0x5a5a000000000000ULL | (i))
 
 struct unsync_vm {
 	struct kvm_vm *vm;

@@ -16,16 +16,16 @@
 #include "ucall_common.h"
 
 /* GDT slots after libkvm's code (1), data (2) and 16-byte TSS (3-4). */
-#define USER_DS		(5 << 3 | 3)
-#define USER_CS		(6 << 3 | 3)
-#define RFLAGS_IOPL3	(3ULL << 12)
-#define TSS_RSP0	4
-#define OPCODE_IN_AL_DX	0xec
+#define USER_DS (5 << 3 | 3)
+#define USER_CS (6 << 3 | 3)
+#define RFLAGS_IOPL3 (3ULL << 12)
+#define TSS_RSP0 4
+#define OPCODE_IN_AL_DX 0xec
 
 /* The PTE of each data page table that the guest writes to unsync it. */
-#define SCRIBBLE_INDEX	256
+#define SCRIBBLE_INDEX 256
 
-#define DEBUGFS_KVM	"/sys/kernel/debug/kvm"
+#define DEBUGFS_KVM "/sys/kernel/debug/kvm"
 
 static inline uint64_t data_gva(uint64_t i)
 {
@@ -37,7 +37,7 @@ void unsync_guest_write_data(uint64_t nr_pages)
 	uint64_t i;
 
 	for (i = 0; i < nr_pages; i++)
-		*(volatile uint64_t *)data_gva(i) = UNSYNC_PATTERN(i);
+		WRITE_ONCE(*(uint64_t *)data_gva(i), UNSYNC_PATTERN(i));
 }
 
 void unsync_guest_check_data(uint64_t nr_pages)
@@ -45,10 +45,10 @@ void unsync_guest_check_data(uint64_t nr_pages)
 	uint64_t i, val;
 
 	for (i = 0; i < nr_pages; i++) {
-		val = *(volatile uint64_t *)data_gva(i);
+		val = READ_ONCE(*(uint64_t *)data_gva(i));
 		__GUEST_ASSERT(val == UNSYNC_PATTERN(i),
-			       "Data page %lu at 0x%lx holds 0x%lx, expected 0x%llx",
-			       i, data_gva(i), val, UNSYNC_PATTERN(i));
+			       "Data page %lu holds 0x%lx, expected 0x%llx", i,
+			       val, UNSYNC_PATTERN(i));
 	}
 }
 
@@ -64,8 +64,9 @@ void unsync_guest_write_page_tables(uint64_t nr_pages)
 	uint64_t i;
 
 	for (i = 0; i < nr_pages; i++)
-		*(volatile uint64_t *)(UNSYNC_ALIAS_GVA + i * PAGE_SIZE +
-				       SCRIBBLE_INDEX * 8) = 0;
+		WRITE_ONCE(*(uint64_t *)(UNSYNC_ALIAS_GVA + i * PAGE_SIZE +
+					 SCRIBBLE_INDEX * 8),
+			   0);
 }
 
 /*
@@ -78,7 +79,9 @@ static void guest_gp_handler(struct ex_regs *regs)
 	__GUEST_ASSERT(*(uint8_t *)regs->rip == OPCODE_IN_AL_DX,
 		       "Unexpected #GP at RIP 0x%lx", regs->rip);
 	asm volatile("in %%dx, %%al"
-		     : : "d"(regs->rdx), "D"(regs->rdi) : "rax", "memory");
+		     :
+		     : "d"(regs->rdx), "D"(regs->rdi)
+		     : "rax", "memory");
 	regs->rip += 1;
 }
 
@@ -99,8 +102,8 @@ static void set_user_bit(struct kvm_vm *vm, uint64_t table_gpa, int level)
 /* Write an 8-byte flat 64-bit code or data descriptor with DPL 3. */
 static void gdt_set_user_segment(struct kvm_vm *vm, struct kvm_segment *seg)
 {
-	struct desc64 *desc = addr_gva2hva(vm, vm->arch.gdt) +
-			      (seg->selector >> 3) * 8;
+	struct desc64 *desc =
+		addr_gva2hva(vm, vm->arch.gdt) + (seg->selector >> 3) * 8;
 
 	/* struct desc64 is 16 bytes: clear only the 8 this descriptor owns. */
 	memset(desc, 0, 8);
@@ -132,7 +135,10 @@ static void vcpu_enter_user_mode(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
 	sregs.cs.dpl = 3;
 	sregs.ds.selector = USER_DS;
 	sregs.ds.dpl = 3;
-	sregs.es = sregs.ss = sregs.fs = sregs.gs = sregs.ds;
+	sregs.es = sregs.ds;
+	sregs.ss = sregs.ds;
+	sregs.fs = sregs.ds;
+	sregs.gs = sregs.ds;
 	gdt_set_user_segment(vm, &sregs.cs);
 	gdt_set_user_segment(vm, &sregs.ds);
 	vcpu_sregs_set(vcpu, &sregs);
@@ -163,25 +169,25 @@ static int cmp_u64(const void *a, const void *b)
  */
 static void count_guest_tables(struct unsync_vm *uvm)
 {
-	uint64_t n = uvm->nr_pages, *gpas, i, j;
+	uint64_t n = uvm->nr_pages, *gpas, gva, i, j;
+	bool in_slot;
 	int level;
 
 	gpas = malloc(2 * n * sizeof(*gpas));
 	TEST_ASSERT(gpas, "malloc(%lu) failed", 2 * n * sizeof(*gpas));
 	for (level = PG_LEVEL_4K; level <= PG_LEVEL_1G; level++) {
 		for (i = 0; i < n; i++) {
-			gpas[2 * i] = guest_table_gpa(uvm->vm, data_gva(i),
-						      level);
-			gpas[2 * i + 1] = guest_table_gpa(uvm->vm,
-							  UNSYNC_ALIAS_GVA +
-							  i * PAGE_SIZE, level);
+			gpas[2 * i] =
+				guest_table_gpa(uvm->vm, data_gva(i), level);
+			gva = UNSYNC_ALIAS_GVA + i * PAGE_SIZE;
+			gpas[2 * i + 1] = guest_table_gpa(uvm->vm, gva, level);
 		}
 		qsort(gpas, 2 * n, sizeof(*gpas), cmp_u64);
 		for (i = 0, j = 0; i < 2 * n; i++) {
-			TEST_ASSERT(gpas[i] >= UNSYNC_PT_GPA &&
-				    gpas[i] < UNSYNC_DATA_GPA,
-				    "Guest page table 0x%lx (level %d) is outside the page-table memslot",
-				    gpas[i], level);
+			in_slot = gpas[i] >= UNSYNC_PT_GPA &&
+				  gpas[i] < UNSYNC_DATA_GPA;
+			TEST_ASSERT(in_slot, "L%d table 0x%lx not in PT slot",
+				    level, gpas[i]);
 			j += !i || gpas[i] != gpas[i - 1];
 		}
 		uvm->nr_guest_tables[level] = j;
@@ -211,8 +217,8 @@ uint64_t unsync_pool_pages(uint64_t nr_pages)
  */
 uint64_t unsync_max_pages(void)
 {
-	uint64_t limit = sysconf(_SC_AVPHYS_PAGES) * getpagesize() /
-			 PAGE_SIZE / 2 / 4;
+	uint64_t limit =
+		sysconf(_SC_AVPHYS_PAGES) * getpagesize() / PAGE_SIZE / 2 / 4;
 
 	return limit < UNSYNC_MAX_PAGES ? limit : UNSYNC_MAX_PAGES;
 }
@@ -291,8 +297,8 @@ uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name)
 	ssize_t r;
 	int fd;
 
-	snprintf(path, sizeof(path), DEBUGFS_KVM "/%d-%d/%s", getpid(),
-		 vm->fd, name);
+	snprintf(path, sizeof(path), DEBUGFS_KVM "/%d-%d/%s", getpid(), vm->fd,
+		 name);
 	fd = open(path, O_RDONLY);
 	TEST_ASSERT(fd >= 0, "open(%s) failed, errno %d", path, errno);
 	r = read(fd, buf, sizeof(buf) - 1);
@@ -302,15 +308,17 @@ uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name)
 	return strtoull(buf, NULL, 10);
 }
 
-#define READ_STAT(vm, s, name, phase)					\
-do {									\
-	uint64_t from_debugfs = debugfs_vm_stat(vm, #name);		\
-									\
-	(s)->name = shadow_mmu_stat(vm, name);				\
-	TEST_ASSERT((s)->name == from_debugfs,				\
-		    "%s: %s is %lu in the binary stats but %lu in debugfs", \
-		    phase, #name, (s)->name, from_debugfs);		\
-} while (0)
+/* The binary stats value of @name, checked against its debugfs file. */
+static uint64_t stat_both(struct kvm_vm *vm, const char *name, uint64_t binary,
+			  const char *phase)
+{
+	uint64_t from_debugfs = debugfs_vm_stat(vm, name);
+
+	TEST_ASSERT(binary == from_debugfs,
+		    "%s: %s is %lu in the binary stats but %lu in debugfs",
+		    phase, name, binary, from_debugfs);
+	return binary;
+}
 
 /*
  * Both interfaces read the same kvm->stat fields; nothing else runs in the
@@ -318,11 +326,18 @@ do {									\
  */
 void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
 {
-	READ_STAT(vm, s, mmu_unsync, phase);
-	READ_STAT(vm, s, mmu_cache_miss, phase);
-	READ_STAT(vm, s, mmu_shadow_zapped, phase);
-	READ_STAT(vm, s, mmu_recycled, phase);
-	READ_STAT(vm, s, pages_4k, phase);
+	s->mmu_unsync = stat_both(vm, "mmu_unsync",
+				  shadow_mmu_stat(vm, mmu_unsync), phase);
+	s->mmu_cache_miss = stat_both(vm, "mmu_cache_miss",
+				      shadow_mmu_stat(vm, mmu_cache_miss),
+				      phase);
+	s->mmu_shadow_zapped = stat_both(vm, "mmu_shadow_zapped",
+					 shadow_mmu_stat(vm, mmu_shadow_zapped),
+					 phase);
+	s->mmu_recycled = stat_both(vm, "mmu_recycled",
+				    shadow_mmu_stat(vm, mmu_recycled), phase);
+	s->pages_4k =
+		stat_both(vm, "pages_4k", shadow_mmu_stat(vm, pages_4k), phase);
 }
 
 static int read_param(const char *path)
@@ -345,8 +360,8 @@ static int read_param(const char *path)
 static int shadow_paging_enabled(void)
 {
 	int tdp = read_param(host_cpu_is_intel ?
-			     "/sys/module/kvm_intel/parameters/ept" :
-			     "/sys/module/kvm_amd/parameters/npt");
+				     "/sys/module/kvm_intel/parameters/ept" :
+				     "/sys/module/kvm_amd/parameters/npt");
 
 	if (tdp >= 0)
 		return !tdp;
@@ -384,12 +399,12 @@ void shadow_mmu_require(void)
 	/* Opens /dev/kvm, and skips if there is none. */
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_NR_MEMSLOTS));
 	__TEST_REQUIRE(!access(DEBUGFS_KVM, R_OK | X_OK),
-		       "Per-VM stats need debugfs at /sys/kernel/debug (mounted, and root)");
+		       "Need root and debugfs at /sys/kernel/debug");
 	shadow = shadow_paging_enabled();
 	if (shadow < 0)
 		shadow = probe_shadow_paging();
 	__TEST_REQUIRE(shadow,
-		       "KVM uses TDP, not shadow paging (needs kvm_intel.ept=0 or kvm_amd.npt=0)");
+		       "KVM uses TDP (needs kvm_intel.ept=0 or kvm_amd.npt=0)");
 }
 
 uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
@@ -402,7 +417,8 @@ uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
 	val = strtoull(arg, &end, 0);
 	if (errno || end == arg || *end || arg[0] == '-' || val < min ||
 	    val > max) {
-		fprintf(stderr, "Invalid %s '%s': expected a number from %lu to %lu\n",
+		fprintf(stderr,
+			"Invalid %s '%s': expected a number from %lu to %lu\n",
 			flag, arg, min, max);
 		exit(KSFT_FAIL);
 	}

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# KVM selftests for the x86 shadow MMU zap paths, built on a real kernel
+# tree (KDIR=..., else Debian's linux-source-6.12 unpacked into $(CACHE)).
+# Scripts live in scripts/, binaries land in out/<test-name>.
+
+KDIR ?=
+OUT := out
+CACHE ?= $(HOME)/.cache/kvm-zap-selftests
+export CACHE
+
+TREE = $$(scripts/get-tree.sh $(KDIR))
+
+.PHONY: all build run vm-run check deps clean
+
+all: build
+
+# Build libkvm and the tests with the tree's own selftests Makefile.
+build: deps
+	scripts/build-tests.sh "$(TREE)" $(OUT) "$(EXTRA_CFLAGS)"
+
+# The main job: run the suite on this machine's /dev/kvm, print KTAP.
+run: build
+	scripts/run-tests.sh $(OUT)
+
+# Run the suite under QEMU on Debian's stock 6.12 KVM with shadow paging
+# (KERNEL=bzImage boots a kernel of your own with KVM built in).
+vm-run: build
+	scripts/vm-run.sh $(OUT)
+
+# The project's own checks: warnings as errors, style, bad input, the
+# suite on this machine, and the suite under QEMU.
+check: deps
+	rm -rf $(OUT)/build
+	scripts/build-tests.sh "$(TREE)" $(OUT) -Werror
+	scripts/check-style.sh "$(TREE)"
+	scripts/check-bad-input.sh $(OUT)
+	scripts/run-tests.sh $(OUT)
+	scripts/vm-run.sh $(OUT)
+
+# Install the Debian packages the targets need (only what is missing).
+deps:
+	scripts/deps.sh
+
+clean:
+	rm -rf $(OUT)
