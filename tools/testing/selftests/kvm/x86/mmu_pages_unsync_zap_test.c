@@ -27,30 +27,12 @@
 #define DEFAULT_NR_CYCLES 3
 #define MAX_NR_CYCLES 100
 
-enum {
-	STAGE_SHADOWED = 1, /* every data page written or checked */
-	STAGE_UNSYNC, /* every data page table written */
-};
-
 static bool verbose;
 
-static void guest_code(uint64_t nr_pages)
+/* Milliseconds since @start. */
+static double ms_since(struct timespec start)
 {
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		GUEST_SYNC(STAGE_SHADOWED);
-		unsync_guest_write_page_tables(nr_pages);
-		GUEST_SYNC(STAGE_UNSYNC);
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+	return timespec_to_ns(timespec_elapsed(start)) / 1e6;
 }
 
 static void set_nr_mmu_pages(struct kvm_vm *vm, uint64_t goal)
@@ -64,17 +46,17 @@ static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 	struct zap_stats before, after;
 	uint64_t nr_tables = uvm->nr_guest_tables[1] + uvm->nr_guest_tables[2] +
 			     uvm->nr_guest_tables[3];
-	double t0, t1;
+	struct timespec start;
+	double ms;
 
 	zap_stats_read(uvm->vm, &before, "before build");
-	t0 = now_ms();
-	unsync_vcpu_run_sync(uvm, STAGE_SHADOWED);
-	unsync_vcpu_run_sync(uvm, STAGE_UNSYNC);
-	t1 = now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	unsync_vm_build(uvm);
+	ms = ms_since(start);
 	zap_stats_read(uvm->vm, &after, "after build");
 
-	ksft_print_msg("cycle %d build: %.1f ms, pages_4k %+ld\n", cycle,
-		       t1 - t0, (long)(after.pages_4k - before.pages_4k));
+	ksft_print_msg("cycle %d build: %.1f ms, pages_4k %+ld\n", cycle, ms,
+		       (long)(after.pages_4k - before.pages_4k));
 	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
 		       zap_stats_in_use(&before), zap_stats_in_use(&after),
 		       before.mmu_unsync, after.mmu_unsync);
@@ -138,13 +120,14 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 {
 	struct zap_stats before, after, again;
 	uint64_t in_use, zapped, recycled;
+	struct timespec start;
+	double ms;
 	bool ok;
-	double t0, t1;
 
 	zap_stats_read(uvm->vm, &before, "before shrink");
-	t0 = now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	set_nr_mmu_pages(uvm->vm, goal);
-	t1 = now_ms();
+	ms = ms_since(start);
 	zap_stats_read(uvm->vm, &after, "after shrink");
 	set_nr_mmu_pages(uvm->vm, goal);
 	zap_stats_read(uvm->vm, &again, "after second shrink");
@@ -153,7 +136,7 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
 	recycled = after.mmu_recycled - before.mmu_recycled;
 	ksft_print_msg("cycle %d shrink to %lu: %.2f ms, zapped %lu/%lu\n",
-		       cycle, goal, t1 - t0, zapped, recycled);
+		       cycle, goal, ms, zapped, recycled);
 	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
 		       zap_stats_in_use(&before), in_use, before.mmu_unsync,
 		       after.mmu_unsync);
@@ -212,8 +195,7 @@ static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	struct zap_stats before, after;
 
 	zap_stats_read(uvm->vm, &before, "before guest check");
-	unsync_vcpu_run_sync(uvm, STAGE_SHADOWED);
-	unsync_vcpu_run_sync(uvm, STAGE_UNSYNC);
+	unsync_vm_build(uvm);
 	zap_stats_read(uvm->vm, &after, "after guest check");
 	if (verbose)
 		ksft_print_msg("cycle %d guest: recycled %lu, in use %lu\n",
@@ -270,7 +252,7 @@ int main(int argc, char *argv[])
 	shadow_mmu_require();
 	ksft_set_plan(6 * nr_cycles);
 
-	uvm = unsync_vm_create(nr_pages, guest_code);
+	uvm = unsync_vm_create(nr_pages);
 	ksft_print_msg("%lu data pages; guest tables L1 %lu, L2 %lu, L3 %lu\n",
 		       nr_pages, uvm->nr_guest_tables[1],
 		       uvm->nr_guest_tables[2], uvm->nr_guest_tables[3]);

@@ -64,17 +64,22 @@ struct zap_stats {
 	uint64_t pages_4k;
 };
 
-/* Guest side: each walks all nr_pages data pages once. */
-void unsync_guest_write_data(uint64_t nr_pages);
-void unsync_guest_check_data(uint64_t nr_pages);
-void unsync_guest_write_page_tables(uint64_t nr_pages);
+/*
+ * The guest writes every data page once, then loops: GUEST_SYNC(SHADOWED),
+ * write every data page table (UNSYNC), check every data page (SHADOWED).
+ */
+enum {
+	UNSYNC_STAGE_SHADOWED = 1, /* every data page written or checked */
+	UNSYNC_STAGE_UNSYNC, /* every data page table written */
+};
 
 /*
  * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM
  * shadows guest page tables and per-VM debugfs stats are readable.
  */
 void shadow_mmu_require(void);
-struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code);
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages);
+void unsync_vm_build(struct unsync_vm *uvm);
 void unsync_vm_free(struct unsync_vm *uvm);
 uint64_t unsync_pool_pages(uint64_t nr_pages);
 uint64_t unsync_max_pages(void);

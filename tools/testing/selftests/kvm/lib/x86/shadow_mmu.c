@@ -32,7 +32,7 @@ static inline uint64_t data_gva(uint64_t i)
 	return UNSYNC_DATA_GVA + i * UNSYNC_STRIDE;
 }
 
-void unsync_guest_write_data(uint64_t nr_pages)
+static void unsync_guest_write_data(uint64_t nr_pages)
 {
 	uint64_t i;
 
@@ -40,7 +40,7 @@ void unsync_guest_write_data(uint64_t nr_pages)
 		WRITE_ONCE(*(uint64_t *)data_gva(i), UNSYNC_PATTERN(i));
 }
 
-void unsync_guest_check_data(uint64_t nr_pages)
+static void unsync_guest_check_data(uint64_t nr_pages)
 {
 	uint64_t i, val;
 
@@ -59,7 +59,7 @@ void unsync_guest_check_data(uint64_t nr_pages)
  * emulating the write.  The guest does not reload CR3 afterwards, so the
  * pages stay unsync.
  */
-void unsync_guest_write_page_tables(uint64_t nr_pages)
+static void unsync_guest_write_page_tables(uint64_t nr_pages)
 {
 	uint64_t i;
 
@@ -67,6 +67,17 @@ void unsync_guest_write_page_tables(uint64_t nr_pages)
 		WRITE_ONCE(*(uint64_t *)(UNSYNC_ALIAS_GVA + i * PAGE_SIZE +
 					 SCRIBBLE_INDEX * 8),
 			   0);
+}
+
+static void unsync_guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_page_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
 }
 
 /*
@@ -223,7 +234,7 @@ uint64_t unsync_max_pages(void)
 	return limit < UNSYNC_MAX_PAGES ? limit : UNSYNC_MAX_PAGES;
 }
 
-struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code)
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages)
 {
 	struct unsync_vm *uvm = calloc(1, sizeof(*uvm));
 	struct kvm_vm *vm;
@@ -235,7 +246,7 @@ struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code)
 		    "nr_pages %lu out of range 1..%u", nr_pages,
 		    UNSYNC_MAX_PAGES);
 	uvm->nr_pages = nr_pages;
-	vm = vm_create_with_one_vcpu(&uvm->vcpu, guest_code);
+	vm = vm_create_with_one_vcpu(&uvm->vcpu, unsync_guest_code);
 	uvm->vm = vm;
 
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, UNSYNC_PT_GPA,
@@ -267,6 +278,17 @@ void unsync_vm_free(struct unsync_vm *uvm)
 {
 	kvm_vm_free(uvm->vm);
 	free(uvm);
+}
+
+/*
+ * Let the guest walk (or write, the first time) every data page, so that
+ * KVM shadows every guest page table, then write every data page table, so
+ * that KVM marks their shadow pages unsync.
+ */
+void unsync_vm_build(struct unsync_vm *uvm)
+{
+	unsync_vcpu_run_sync(uvm, UNSYNC_STAGE_SHADOWED);
+	unsync_vcpu_run_sync(uvm, UNSYNC_STAGE_UNSYNC);
 }
 
 /* Run the vCPU until its next GUEST_SYNC(@stage); report guest asserts. */
@@ -370,23 +392,16 @@ static int shadow_paging_enabled(void)
 	return -1;
 }
 
-static void guest_probe(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	unsync_guest_write_page_tables(nr_pages);
-	GUEST_SYNC(1);
-}
-
 /*
  * Where the host does not name its paging mode, build one unsync page: only
  * a KVM that shadows guest page tables can have one.
  */
 static bool probe_shadow_paging(void)
 {
-	struct unsync_vm *uvm = unsync_vm_create(1, guest_probe);
+	struct unsync_vm *uvm = unsync_vm_create(1);
 	uint64_t unsync;
 
-	unsync_vcpu_run_sync(uvm, 1);
+	unsync_vm_build(uvm);
 	unsync = shadow_mmu_stat(uvm->vm, mmu_unsync);
 	unsync_vm_free(uvm);
 	return unsync == 1;
