@@ -58,6 +58,17 @@ for t in "$@"; do
 	fi
 	sed 's/^/# /' "$log"
 	secs=$(($(date +%s) - start))
+	# Nothing of the test may survive it in tracefs, killed or not.
+	for tr in /sys/kernel/tracing /sys/kernel/debug/tracing; do
+		[ -d "$tr/instances" ] || continue
+		left=$(ls "$tr/instances" | grep "^kvm_zap_selftest_$pid\$"
+		       grep "kvm_zap_selftest/.*_$pid " "$tr/kprobe_events" 2>/dev/null)
+		if [ -n "$left" ] && [ "$rc" != timeout ]; then
+			echo "# left behind in $tr: $left"
+			rc=leftover
+		fi
+		break
+	done
 	case $rc in
 	0)
 		pass=$((pass + 1))
@@ -71,6 +82,10 @@ for t in "$@"; do
 	timeout)
 		fail=$((fail + 1))
 		echo "not ok $n $t # TIMEOUT after ${timeout}s"
+		;;
+	leftover)
+		fail=$((fail + 1))
+		echo "not ok $n $t # left tracefs state behind"
 		;;
 	*)
 		fail=$((fail + 1))

@@ -3,11 +3,14 @@
  * Helpers for tests of the x86 shadow MMU: build a guest with many unsync
  * shadow pages, and read the shadow MMU's statistics.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -438,4 +441,430 @@ uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
 		exit(KSFT_FAIL);
 	}
 	return val;
+}
+
+/* tracefs capture of the shadow MMU's zaps. */
+
+#define TRACE_PREFIX "kvm_zap_selftest_"
+#define PROBE_GROUP "kvm_zap_selftest"
+#define TRACE_BUFFER_KB "16384"
+#define MAX_ZAP_DEPTH 8
+
+static const char *tracefs;
+static struct zap_trace *open_trace;
+
+static const char *find_tracefs(void)
+{
+	static const char *const roots[] = { "/sys/kernel/tracing",
+					     "/sys/kernel/debug/tracing" };
+	char path[128];
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(roots); i++) {
+		snprintf(path, sizeof(path),
+			 "%s/events/kvmmmu/kvm_mmu_prepare_zap_page", roots[i]);
+		if (!access(path, R_OK))
+			return roots[i];
+	}
+	return NULL;
+}
+
+/* Write @val to @path; 0 or -errno. */
+static int tracefs_write(const char *path, const char *val, bool append)
+{
+	int fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
+	ssize_t len = strlen(val), r;
+
+	if (fd < 0)
+		return -errno;
+	r = write(fd, val, len);
+	if (r < 0)
+		r = -errno;
+	close(fd);
+	return r == len ? 0 : r < 0 ? r : -EIO;
+}
+
+static void trace_write(struct zap_trace *t, const char *file, const char *val)
+{
+	char path[256];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", t->instance, file);
+	r = tracefs_write(path, val, false);
+	TEST_ASSERT(!r, "Writing '%s' to %s failed, errno %d", val, path, -r);
+}
+
+static bool pid_alive(int pid)
+{
+	return !kill(pid, 0) || errno == EPERM;
+}
+
+/* The pid at the end of "name_<pid>", or 0. */
+static int name_pid(const char *name, size_t len)
+{
+	const char *p = name + len;
+
+	while (p > name && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return p > name && p[-1] == '_' ? atoi(p) : 0;
+}
+
+static void remove_probe(const char *event)
+{
+	char path[128], cmd[128];
+
+	snprintf(path, sizeof(path), "%s/kprobe_events", tracefs);
+	snprintf(cmd, sizeof(cmd), "-:%s/%s\n", PROBE_GROUP, event);
+	tracefs_write(path, cmd, true);
+}
+
+/*
+ * A killed test (SIGKILL) leaves its instance and probes behind: remove
+ * those of pids that are gone, instances first (that disables the probes).
+ */
+static void remove_stale_tracing(void)
+{
+	char path[256], *line = NULL, *name, *end;
+	struct dirent *de;
+	size_t cap = 0;
+	FILE *f;
+	DIR *d;
+	int pid;
+
+	snprintf(path, sizeof(path), "%s/instances", tracefs);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, TRACE_PREFIX, strlen(TRACE_PREFIX)))
+			continue;
+		pid = name_pid(de->d_name, strlen(de->d_name));
+		if (!pid || pid_alive(pid))
+			continue;
+		snprintf(path, sizeof(path), "%s/instances/%s", tracefs,
+			 de->d_name);
+		if (!rmdir(path))
+			ksft_print_msg("removed instance %s of dead pid %d\n",
+				       de->d_name, pid);
+	}
+	if (d)
+		closedir(d);
+
+	snprintf(path, sizeof(path), "%s/kprobe_events", tracefs);
+	f = fopen(path, "r");
+	while (f && getline(&line, &cap, f) > 0) {
+		name = strstr(line, PROBE_GROUP "/");
+		if (!name)
+			continue;
+		name += strlen(PROBE_GROUP "/");
+		end = strchr(name, ' ');
+		if (!end)
+			continue;
+		*end = '\0';
+		pid = name_pid(name, end - name);
+		if (!pid || pid_alive(pid))
+			continue;
+		remove_probe(name);
+		ksft_print_msg("removed kprobe %s/%s of dead pid %d\n",
+			       PROBE_GROUP, name, pid);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+}
+
+static void remove_probes(void)
+{
+	static const char *const kinds[] = { "walk", "walk_ret", "zap_ret" };
+	char event[64];
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(kinds); i++) {
+		snprintf(event, sizeof(event), "%s_%d", kinds[i], getpid());
+		remove_probe(event);
+	}
+}
+
+/* Best effort: runs at exit and from signal handlers, so it never asserts. */
+static void zap_trace_cleanup(void)
+{
+	struct zap_trace *t = open_trace;
+	char path[256];
+
+	if (!t)
+		return;
+	open_trace = NULL;
+	snprintf(path, sizeof(path), "%s/events/enable", t->instance);
+	tracefs_write(path, "0", false);
+	if (rmdir(t->instance))
+		fprintf(stderr, "rmdir(%s) failed, errno %d\n", t->instance,
+			errno);
+	if (t->exact)
+		remove_probes();
+}
+
+static void zap_trace_signal(int sig)
+{
+	zap_trace_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * Define a probe and enable it in our instance only.  For kvm built as a
+ * module the symbol is "kvm:sym", for a built-in kvm plain "sym".
+ */
+static int add_probe(struct zap_trace *t, char type, const char *kind,
+		     const char *sym, const char *fetch)
+{
+	char path[256], cmd[256];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/kprobe_events", tracefs);
+	snprintf(cmd, sizeof(cmd), "%c:%s/%s_%d kvm:%s %s\n", type, PROBE_GROUP,
+		 kind, getpid(), sym, fetch);
+	r = tracefs_write(path, cmd, true);
+	if (r) {
+		snprintf(cmd, sizeof(cmd), "%c:%s/%s_%d %s %s\n", type,
+			 PROBE_GROUP, kind, getpid(), sym, fetch);
+		r = tracefs_write(path, cmd, true);
+	}
+	if (r)
+		return r;
+	snprintf(path, sizeof(path), "%s/events/%s/%s_%d/enable", t->instance,
+		 PROBE_GROUP, kind, getpid());
+	return tracefs_write(path, "1", false);
+}
+
+static void add_probes(struct zap_trace *t)
+{
+	char path[128];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/kprobe_events", tracefs);
+	if (access(path, W_OK)) {
+		snprintf(t->why_not_exact, sizeof(t->why_not_exact),
+			 "no kprobe events in tracefs (CONFIG_KPROBE_EVENTS)");
+		return;
+	}
+	r = add_probe(t, 'p', "walk", "kvm_mmu_zap_oldest_mmu_pages",
+		      "nr_to_zap=$arg2:u64");
+	if (!r)
+		r = add_probe(t, 'r', "walk_ret",
+			      "kvm_mmu_zap_oldest_mmu_pages",
+			      "total=$retval:u64");
+	if (!r)
+		r = add_probe(t, 'r', "zap_ret", "__kvm_mmu_prepare_zap_page",
+			      "unstable=$retval:u8");
+	if (r) {
+		snprintf(t->why_not_exact, sizeof(t->why_not_exact),
+			 "kprobes on the zap functions failed, errno %d", -r);
+		trace_write(t, "events/enable", "0");
+		remove_probes();
+		return;
+	}
+	t->exact = true;
+}
+
+void zap_trace_open(struct zap_trace *t)
+{
+	char pid[16];
+
+	tracefs = find_tracefs();
+	__TEST_REQUIRE(tracefs,
+		       "No tracefs with kvmmmu events (root, tracefs)");
+	remove_stale_tracing();
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->instance, sizeof(t->instance), "%s/instances/%s%d", tracefs,
+		 TRACE_PREFIX, getpid());
+	TEST_ASSERT(!mkdir(t->instance, 0700), "mkdir(%s) failed, errno %d",
+		    t->instance, errno);
+	open_trace = t;
+	atexit(zap_trace_cleanup);
+	signal(SIGINT, zap_trace_signal);
+	signal(SIGTERM, zap_trace_signal);
+	signal(SIGHUP, zap_trace_signal);
+
+	trace_write(t, "buffer_size_kb", TRACE_BUFFER_KB);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	trace_write(t, "set_event_pid", pid);
+	trace_write(t, "events/kvmmmu/kvm_mmu_prepare_zap_page/enable", "1");
+	add_probes(t);
+}
+
+void zap_trace_clear(struct zap_trace *t)
+{
+	trace_write(t, "trace", "");
+}
+
+void zap_trace_close(struct zap_trace *t)
+{
+	zap_trace_cleanup();
+}
+
+struct open_zap {
+	bool freed; /* not an active root: counts in nr_zapped */
+	uint64_t children;
+};
+
+struct zap_parser {
+	struct zap_counts *c;
+	bool exact;
+	struct open_zap stack[MAX_ZAP_DEPTH];
+	int depth;
+	bool in_walk;
+	uint64_t walk_budget, walk_sum;
+	char walk[32], walk_ret[32], zap_ret[32];
+};
+
+static void parse_zap_event(struct zap_parser *p, const char *ev)
+{
+	const char *root = strstr(ev, " root ");
+	struct open_zap *z;
+
+	TEST_ASSERT(root, "Unexpected kvm_mmu_prepare_zap_page format: %s", ev);
+	p->c->zaps++;
+	p->c->unsync_zaps += !!strstr(root, " unsync");
+	/* Without the return probes there is no call tree to follow. */
+	if (!p->exact)
+		return;
+	TEST_ASSERT(p->depth < MAX_ZAP_DEPTH, "Zaps nested too deeply");
+	if (p->depth) {
+		p->stack[p->depth - 1].children++;
+		p->c->nested++;
+	} else {
+		p->c->top_level++;
+		p->c->past_budget += p->in_walk &&
+				     p->walk_sum >= p->walk_budget;
+	}
+	z = &p->stack[p->depth++];
+	z->freed = strtoul(root + strlen(" root "), NULL, 10) == 0;
+	z->children = 0;
+}
+
+/*
+ * A zap's return: "list unstable" must be reported exactly when the zap
+ * took children with it.  For a walk's own zaps, follow the walk: it adds
+ * nr_zapped (children, plus the page unless it is an active root), stops
+ * once that reaches nr_to_zap, and otherwise restarts if unstable.
+ */
+static void parse_zap_return(struct zap_parser *p, bool unstable)
+{
+	struct open_zap *z;
+
+	TEST_ASSERT(p->depth > 0, "A zap returned that never started");
+	z = &p->stack[--p->depth];
+	p->c->unstable_no_children += unstable && !z->children;
+	p->c->children_not_unstable += !unstable && z->children;
+	if (p->depth)
+		return;
+	p->c->parents += !!z->children;
+	p->c->unstable += unstable;
+	if (!p->in_walk)
+		return;
+	p->walk_sum += z->children + z->freed;
+	if (unstable && p->walk_sum < p->walk_budget)
+		p->c->restarts++;
+}
+
+static void parse_trace_line(struct zap_parser *p, const char *line)
+{
+	const char *ev;
+
+	ev = strstr(line, " kvm_mmu_prepare_zap_page: ");
+	if (ev) {
+		parse_zap_event(p, ev);
+		return;
+	}
+	ev = strstr(line, p->zap_ret);
+	if (ev) {
+		ev = strstr(ev, "unstable=");
+		TEST_ASSERT(ev, "Unexpected zap return format: %s", line);
+		parse_zap_return(p, strtoul(ev + 9, NULL, 0));
+		return;
+	}
+	ev = strstr(line, p->walk);
+	if (ev) {
+		ev = strstr(ev, "nr_to_zap=");
+		TEST_ASSERT(ev && !p->in_walk, "Unexpected walk start: %s",
+			    line);
+		p->in_walk = true;
+		p->walk_budget = strtoull(ev + 10, NULL, 0);
+		p->walk_sum = 0;
+		p->c->walks++;
+		p->c->walk_nr_to_zap += p->walk_budget;
+		return;
+	}
+	ev = strstr(line, p->walk_ret);
+	if (ev) {
+		ev = strstr(ev, "total=");
+		TEST_ASSERT(ev && p->in_walk, "Unexpected walk return: %s",
+			    line);
+		p->in_walk = false;
+		p->c->walk_total += strtoull(ev + 6, NULL, 0);
+		p->c->walk_counted += p->walk_sum;
+		return;
+	}
+	p->c->lost += !!strstr(line, "LOST");
+}
+
+/* Events the ring buffer dropped, and probe hits the kprobes missed. */
+static uint64_t trace_lost(struct zap_trace *t)
+{
+	char path[256], *line = NULL;
+	uint64_t lost = 0, hits, misses;
+	size_t cap = 0;
+	FILE *f;
+	int cpu;
+
+	for (cpu = 0;; cpu++) {
+		snprintf(path, sizeof(path), "%s/per_cpu/cpu%d/stats",
+			 t->instance, cpu);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		while (getline(&line, &cap, f) > 0)
+			if (!strncmp(line, "overrun:", 8))
+				lost += strtoull(line + 8, NULL, 10);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/kprobe_profile", tracefs);
+	f = t->exact ? fopen(path, "r") : NULL;
+	while (f && getline(&line, &cap, f) > 0) {
+		char name[128];
+
+		if (sscanf(line, "%127s %lu %lu", name, &hits, &misses) == 3 &&
+		    strstr(name, PROBE_GROUP "/") &&
+		    name_pid(name, strlen(name)) == getpid())
+			lost += misses;
+	}
+	if (f)
+		fclose(f);
+	free(line);
+	return lost;
+}
+
+/* Summarise the zaps captured since zap_trace_clear(), then clear. */
+void zap_trace_collect(struct zap_trace *t, struct zap_counts *c)
+{
+	struct zap_parser p = { .c = c, .exact = t->exact };
+	char path[256], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(p.walk, sizeof(p.walk), " walk_%d: ", getpid());
+	snprintf(p.walk_ret, sizeof(p.walk_ret), " walk_ret_%d: ", getpid());
+	snprintf(p.zap_ret, sizeof(p.zap_ret), " zap_ret_%d: ", getpid());
+	snprintf(path, sizeof(path), "%s/trace", t->instance);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "fopen(%s) failed, errno %d", path, errno);
+	while (getline(&line, &cap, f) > 0)
+		if (line[0] != '#')
+			parse_trace_line(&p, line);
+	free(line);
+	fclose(f);
+	c->lost += trace_lost(t);
+	TEST_ASSERT(!p.depth && !p.in_walk,
+		    "Trace ended inside a zap or walk (lost events?)");
+	zap_trace_clear(t);
 }
