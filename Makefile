@@ -11,7 +11,7 @@ export CACHE
 
 TREE = $$(scripts/get-tree.sh $(KDIR))
 
-.PHONY: all build run vm-run check deps clean
+.PHONY: all build run vm-run mutants check deps clean
 
 all: build
 
@@ -23,10 +23,21 @@ build: deps
 run: build
 	scripts/run-tests.sh $(OUT)
 
-# Run the suite under QEMU on Debian's stock 6.12 KVM with shadow paging
-# (KERNEL=bzImage boots a kernel of your own with KVM built in).
+# Run the suite under QEMU on Debian's stock 6.12 KVM with shadow paging.
+# KERNEL=bzImage boots a kernel of your own (KVM built in); KVM_TREE=tree
+# loads kvm modules built from that 6.12 tree into Debian's kernel.
 vm-run: build
+ifneq ($(KVM_TREE),)
+	scripts/build-kvm-modules.sh "$(KVM_TREE)" $(OUT)/kvm-modules
+	KVM_MODULES=$(OUT)/kvm-modules scripts/vm-run.sh $(OUT)
+else
 	scripts/vm-run.sh $(OUT)
+endif
+
+# The mutation matrix: each mutants/*.patch applied to the tree's mmu.c,
+# kvm modules rebuilt, the suite run under QEMU; writes out/mutants.md.
+mutants: build
+	scripts/mutants.sh "$(TREE)" $(OUT)
 
 # The project's own checks: warnings as errors, style, bad input, the
 # suite on this machine, and the suite under QEMU.

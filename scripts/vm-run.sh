@@ -9,6 +9,9 @@
 #   KERNEL=bzImage   boot this kernel (KVM built in) instead of the default,
 #                    Debian's linux-image-6.12.*-amd64-unsigned with its
 #                    kvm modules (downloaded with apt-get into $CACHE)
+#   KVM_MODULES=dir  load kvm.ko and kvm-amd.ko from dir instead of Debian's
+#                    (scripts/build-kvm-modules.sh builds them from a tree)
+#   VM_DIR=dir       where the initramfs and console log go (OUT/vm)
 #   VM_TESTS=a,b     run only these tests
 #   TEST_ARGS="-n 8" arguments for every test
 #   VM_TIMEOUT=s     whole-boot watchdog (default 1200); TEST_TIMEOUT=s per
@@ -19,7 +22,7 @@ out=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 CACHE=${CACHE:-$HOME/.cache/kvm-zap-selftests}
 kernel=${KERNEL:-}
-vm=$out/vm
+vm=${VM_DIR:-$out/vm}
 mkdir -p "$vm"
 
 die() { echo "vm-run.sh: $*" >&2; exit 1; }
@@ -32,25 +35,13 @@ file -L "$(command -v busybox)" | grep -q 'statically linked' ||
 
 modules=()
 if [ -z "$kernel" ]; then
-	pkg=$(apt-cache pkgnames linux-image-6.12. |
-	      grep -E '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' |
-	      sort -V | tail -n 1)
-	[ -n "$pkg" ] || die "no linux-image-6.12.*-amd64-unsigned package known to apt (run apt-get update)"
-	kimg=$CACHE/$pkg
-	if [ ! -d "$kimg/boot" ]; then
-		echo "vm-run.sh: fetching $pkg" >&2
-		mkdir -p "$CACHE/debs"
-		(cd "$CACHE/debs" && apt-get download -q "$pkg" >&2)
-		rm -rf "$kimg.tmp"
-		dpkg-deb -x "$CACHE"/debs/"$pkg"_*.deb "$kimg.tmp"
-		mv "$kimg.tmp" "$kimg"
-	fi
+	kimg=$("$here/debian-kernel.sh")
 	kernel=$(ls "$kimg"/boot/vmlinuz-*)
 	moddir=$(ls -d "$kimg"/lib/modules/*/kernel)
+	kvm_dir=${KVM_MODULES:-$moddir/arch/x86/kvm}
 	modules=("$moddir/virt/lib/irqbypass.ko.xz"
 		 "$moddir/drivers/crypto/ccp/ccp.ko.xz"
-		 "$moddir/arch/x86/kvm/kvm.ko.xz"
-		 "$moddir/arch/x86/kvm/kvm-amd.ko.xz")
+		 "$(ls "$kvm_dir"/kvm.ko*)" "$(ls "$kvm_dir"/kvm-amd.ko*)")
 fi
 [ -f "$kernel" ] || die "kernel image $kernel not found"
 
@@ -70,8 +61,11 @@ for t in $(grep -v '^#' "$here/tests.list"); do
 	cp "$out/$t" "$root/tests/"
 done
 for m in "${modules[@]}"; do
-	name=$(basename "$m" .ko.xz)
-	xz -dc "$m" >"$root/modules/$name.ko"
+	name=$(basename "${m%.xz}" .ko)
+	case $m in
+	*.xz) xz -dc "$m" >"$root/modules/$name.ko" ;;
+	*) cp "$m" "$root/modules/$name.ko" ;;
+	esac
 	echo "$name" >>"$root/modules/order"
 done
 # insmod does not read module options from the kernel command line.
