@@ -6,7 +6,9 @@
 # the kvm modules (scripts/build-kvm-modules.sh), boot Debian's kernel with
 # them under QEMU (scripts/vm-run.sh) and record, for each test, whether it
 # killed the mutant (failed), let it survive (passed), hung, or the guest
-# crashed.  A kernel WARN/BUG/oops kills a mutant too.  Writes
+# crashed.  A kernel WARN/BUG/oops kills a mutant too.  A mutant whose
+# patch says "Equivalent:" (no caller can observe the change; the patch
+# says why) is reported as such when it survives.  Writes
 # OUT/mutants.md and exits non-zero if the unmutated modules fail or any
 # mutant survives.  MUTANTS="a b" runs only those; BASELINE_BOOTS=n boots
 # the unmutated modules n times (default 1).
@@ -64,6 +66,9 @@ run() {
 		verdict=killed
 	elif [ $rc != 0 ]; then
 		verdict="killed (guest status)" killed=1
+	elif [ -n "$patch" ] && grep -q '^Equivalent:' "$patch"; then
+		# Declared in the patch, with the reason: no test can tell.
+		verdict="equivalent (see patch)" killed=1
 	else
 		verdict=survived
 	fi

@@ -19,6 +19,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -27,6 +30,22 @@
 #include "ucall_common.h"
 
 #define DEFAULT_NR_PAGES 2048
+#define DEFAULT_NR_ROOT_VCPUS 1023
+
+/* A vCPU's current root and the KVM_MMU_NUM_PREV_ROOTS it caches. */
+#define ROOTS_PER_VCPU 4
+#define TIMING_REPS 3
+
+/*
+ * A walk that restarts only when the list is unstable passes the active
+ * roots at the oldest end once per shrink of sync pages; one that restarts
+ * after every zap passes them once per zap.  Extra roots may slow a correct
+ * shrink by far less than this factor.
+ */
+#define MAX_ROOT_SLOWDOWN 2.0
+
+/* vCPU ids go up to this; x86 KVM allows 1024, or 4096 with MAXSMP. */
+#define KVM_MAX_VCPUS_SELFTEST 4095
 
 static bool verbose;
 
@@ -108,7 +127,7 @@ static void test_sync_pages(uint64_t nr_pages, struct zap_trace *t)
 
 	/* Shadow every guest page table, but write none of them. */
 	uvm = unsync_vm_create(nr_pages);
-	unsync_vcpu_run_sync(uvm, UNSYNC_STAGE_SHADOWED);
+	vcpu_run_to_sync(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
 	shrink_traced(uvm, t, &before, &after, &c);
 	unsync_vm_free(uvm);
 	TEST_ASSERT_EQ(before.mmu_unsync, 0);
@@ -159,25 +178,147 @@ static void test_unsync_pages(uint64_t nr_pages, struct zap_trace *t)
 			      c.restarts);
 }
 
+/*
+ * Root vCPUs stop on a write to this port rather than a ucall: they never
+ * run again, and each would keep one of libkvm's 512 ucall structs.
+ */
+#define ROOTS_DONE_PORT 0x80
+
+/* CPL0: load copies of the top-level table, each becoming a live root. */
+static void root_guest_code(uint64_t cr3_0, uint64_t cr3_1, uint64_t cr3_2,
+			    uint64_t cr3_3)
+{
+	uint64_t cr3[ROOTS_PER_VCPU] = { cr3_0, cr3_1, cr3_2, cr3_3 };
+	int i;
+
+	for (i = 0; i < ROOTS_PER_VCPU; i++)
+		asm volatile("mov %0, %%cr3" : : "r"(cr3[i]) : "memory");
+	asm volatile("outb %%al, %%dx" : : "a"(0), "d"(ROOTS_DONE_PORT));
+}
+
+/*
+ * Add vCPUs that each leave ROOTS_PER_VCPU live roots behind, before the
+ * guest builds anything else: the roots are the oldest shadow pages.
+ */
+static void add_root_vcpus(struct unsync_vm *uvm, int nr_vcpus)
+{
+	struct rlimit nofile = { nr_vcpus + 256, nr_vcpus + 256 };
+	struct kvm_vm *vm = uvm->vm;
+	uint64_t cr3[ROOTS_PER_VCPU];
+	struct kvm_vcpu *vcpu;
+	int v, i;
+
+	/* One fd per vCPU, as in kvm_create_max_vcpus. */
+	TEST_ASSERT(!setrlimit(RLIMIT_NOFILE, &nofile),
+		    "setrlimit(RLIMIT_NOFILE, %lu) failed", nofile.rlim_cur);
+
+	for (v = 1; v <= nr_vcpus; v++) {
+		vcpu = vm_vcpu_add(vm, v, root_guest_code);
+		for (i = 0; i < ROOTS_PER_VCPU; i++) {
+			cr3[i] = vm_phy_page_alloc(vm, UNSYNC_PT_GPA,
+						   UNSYNC_PT_SLOT);
+			memcpy(addr_gpa2hva(vm, cr3[i]),
+			       addr_gpa2hva(vm, vm->pgd), PAGE_SIZE);
+		}
+		vcpu_args_set(vcpu, ROOTS_PER_VCPU, cr3[0], cr3[1], cr3[2],
+			      cr3[3]);
+		vcpu_run(vcpu);
+		TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+		TEST_ASSERT_EQ(vcpu->run->io.port, ROOTS_DONE_PORT);
+	}
+}
+
+/* The fastest of a few shrinks of @nr_pages sync pages to the minimum. */
+static double best_shrink_ms(uint64_t nr_pages, int nr_root_vcpus,
+			     uint64_t *roots)
+{
+	uint64_t pool =
+		unsync_pool_pages(nr_pages) + ROOTS_PER_VCPU * nr_root_vcpus;
+	struct zap_stats s, built;
+	struct timespec start;
+	struct unsync_vm *uvm;
+	double ms, best = 0;
+	int rep;
+
+	/* The pool holds every root and the whole build. */
+	uvm = __unsync_vm_create(nr_pages, nr_root_vcpus);
+	vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES, (void *)(unsigned long)pool);
+	unsync_vm_write_page_tables(uvm, false);
+	add_root_vcpus(uvm, nr_root_vcpus);
+	zap_stats_read(uvm->vm, &s, "after adding roots");
+	*roots = zap_stats_in_use(&s);
+
+	for (rep = 0; rep < TIMING_REPS; rep++) {
+		vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES,
+			 (void *)(unsigned long)pool);
+		unsync_vm_build(uvm);
+		zap_stats_read(uvm->vm, &built, "after sync build");
+		TEST_ASSERT_EQ(built.mmu_unsync, 0);
+
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES,
+			 (void *)(unsigned long)KVM_MIN_ALLOC_MMU_PAGES);
+		ms = timespec_to_ns(timespec_elapsed(start)) / 1e6;
+		if (!rep || ms < best)
+			best = ms;
+	}
+	unsync_vm_free(uvm);
+	return best;
+}
+
+/*
+ * The same shrink over the same sync pages, behind few and behind many
+ * live roots.  The shrink must not slow down by more than the walk past
+ * the extra roots once.
+ */
+static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
+{
+	uint64_t few_roots, many_roots;
+	double few, many, ratio;
+
+	few = best_shrink_ms(nr_pages, 1, &few_roots);
+	many = best_shrink_ms(nr_pages, nr_root_vcpus, &many_roots);
+	ratio = many / few;
+	ksft_print_msg("sync shrink: %.2f ms behind %lu, %.2f ms behind %lu\n",
+		       few, few_roots, many, many_roots);
+	ksft_print_msg("root skew ratio %.2f (bound %.1f)\n", ratio,
+		       MAX_ROOT_SLOWDOWN);
+	TEST_ASSERT(ratio < MAX_ROOT_SLOWDOWN,
+		    "Shrink %.1fx slower behind %d more root vCPUs, max %.1fx",
+		    ratio, nr_root_vcpus - 1, MAX_ROOT_SLOWDOWN);
+	ksft_test_result_pass("root skew ratio %.2f\n", ratio);
+}
+
 static void help(const char *name)
 {
-	printf("usage: %s [-n pages] [-v] [-h]\n"
+	printf("usage: %s [-n pages] [-r vcpus] [-s] [-v] [-h]\n"
 	       " -n: shadow pages to build (1..%lu, default %d)\n"
+	       " -r: vCPUs holding %d roots each (2..%d, default %d)\n"
+	       " -s: only the root skew timing\n"
 	       " -v: print more detail\n",
-	       name, unsync_max_pages(), DEFAULT_NR_PAGES);
+	       name, unsync_max_pages(), DEFAULT_NR_PAGES, ROOTS_PER_VCPU,
+	       KVM_MAX_VCPUS_SELFTEST, DEFAULT_NR_ROOT_VCPUS);
 }
 
 int main(int argc, char *argv[])
 {
 	uint64_t nr_pages = DEFAULT_NR_PAGES;
+	int nr_root_vcpus = 0, opt;
+	bool skew_only = false;
 	struct zap_trace trace;
-	int opt;
 
-	while ((opt = getopt(argc, argv, "n:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:svh")) != -1) {
 		switch (opt) {
 		case 'n':
 			nr_pages = parse_flag_u64("-n", optarg, 1,
 						  unsync_max_pages());
+			break;
+		case 'r':
+			nr_root_vcpus = parse_flag_u64("-r", optarg, 2,
+						       KVM_MAX_VCPUS_SELFTEST);
+			break;
+		case 's':
+			skew_only = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -197,13 +338,26 @@ int main(int argc, char *argv[])
 
 	ksft_print_header();
 	shadow_mmu_require();
+	if (!nr_root_vcpus)
+		nr_root_vcpus = min(DEFAULT_NR_ROOT_VCPUS,
+				    (int)kvm_check_cap(KVM_CAP_MAX_VCPUS) - 1);
+	__TEST_REQUIRE(kvm_check_cap(KVM_CAP_MAX_VCPUS) > nr_root_vcpus,
+		       "KVM_CAP_MAX_VCPUS is %d, -r %d needs more",
+		       kvm_check_cap(KVM_CAP_MAX_VCPUS), nr_root_vcpus);
+	if (skew_only) {
+		ksft_set_plan(1);
+		test_root_skew(nr_pages, nr_root_vcpus);
+		ksft_finished();
+	}
+
 	zap_trace_open(&trace);
 	ksft_print_msg("exact restart counts: %s\n",
 		       trace.exact ? "yes" : trace.why_not_exact);
-	ksft_set_plan(3);
+	ksft_set_plan(4);
 
 	test_sync_pages(nr_pages, &trace);
 	test_unsync_pages(nr_pages, &trace);
+	test_root_skew(nr_pages, nr_root_vcpus);
 
 	zap_trace_close(&trace);
 	ksft_finished();

@@ -67,6 +67,8 @@ struct zap_stats {
 /*
  * The guest writes every data page once, then loops: GUEST_SYNC(SHADOWED),
  * write every data page table (UNSYNC), check every data page (SHADOWED).
+ * unsync_vm_write_page_tables(uvm, false) leaves the tables alone, so the
+ * build makes sync shadow pages only.
  */
 enum {
 	UNSYNC_STAGE_SHADOWED = 1, /* every data page written or checked */
@@ -78,12 +80,16 @@ enum {
  * shadows guest page tables and per-VM debugfs stats are readable.
  */
 void shadow_mmu_require(void);
+/* Room for nr_extra_vcpus more vCPUs, with 8 page-table pages each. */
+struct unsync_vm *__unsync_vm_create(uint64_t nr_pages,
+				     uint32_t nr_extra_vcpus);
 struct unsync_vm *unsync_vm_create(uint64_t nr_pages);
+void unsync_vm_write_page_tables(struct unsync_vm *uvm, bool write);
 void unsync_vm_build(struct unsync_vm *uvm);
 void unsync_vm_free(struct unsync_vm *uvm);
 uint64_t unsync_pool_pages(uint64_t nr_pages);
 uint64_t unsync_max_pages(void);
-void unsync_vcpu_run_sync(struct unsync_vm *uvm, uint64_t stage);
+void vcpu_run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage);
 
 void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase);
 uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name);

@@ -72,12 +72,15 @@ static void unsync_guest_write_page_tables(uint64_t nr_pages)
 			   0);
 }
 
+static bool guest_write_page_tables = true;
+
 static void unsync_guest_code(uint64_t nr_pages)
 {
 	unsync_guest_write_data(nr_pages);
 	for (;;) {
 		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		unsync_guest_write_page_tables(nr_pages);
+		if (READ_ONCE(guest_write_page_tables))
+			unsync_guest_write_page_tables(nr_pages);
 		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
 		unsync_guest_check_data(nr_pages);
 	}
@@ -237,23 +240,29 @@ uint64_t unsync_max_pages(void)
 	return limit < UNSYNC_MAX_PAGES ? limit : UNSYNC_MAX_PAGES;
 }
 
-struct unsync_vm *unsync_vm_create(uint64_t nr_pages)
+/* Room in the page-table slot for each extra vCPU's own tables. */
+#define EXTRA_VCPU_TABLES 8
+
+struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 {
 	struct unsync_vm *uvm = calloc(1, sizeof(*uvm));
+	uint64_t i, pt_pages;
 	struct kvm_vm *vm;
 	uint32_t pt_region;
-	uint64_t i;
 
 	TEST_ASSERT(uvm, "calloc failed");
 	TEST_ASSERT(nr_pages >= 1 && nr_pages <= UNSYNC_MAX_PAGES,
 		    "nr_pages %lu out of range 1..%u", nr_pages,
 		    UNSYNC_MAX_PAGES);
 	uvm->nr_pages = nr_pages;
-	vm = vm_create_with_one_vcpu(&uvm->vcpu, unsync_guest_code);
+	/* Slot 0 holds every vCPU's stack. */
+	vm = __vm_create(VM_SHAPE_DEFAULT, 1 + nr_extra_vcpus, 0);
+	uvm->vcpu = vm_vcpu_add(vm, 0, unsync_guest_code);
 	uvm->vm = vm;
 
+	pt_pages = pt_slot_pages(nr_pages) + nr_extra_vcpus * EXTRA_VCPU_TABLES;
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, UNSYNC_PT_GPA,
-				    UNSYNC_PT_SLOT, pt_slot_pages(nr_pages), 0);
+				    UNSYNC_PT_SLOT, pt_pages, 0);
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, UNSYNC_DATA_GPA,
 				    UNSYNC_DATA_SLOT, nr_pages, 0);
 
@@ -277,6 +286,17 @@ struct unsync_vm *unsync_vm_create(uint64_t nr_pages)
 	return uvm;
 }
 
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages)
+{
+	return __unsync_vm_create(nr_pages, 0);
+}
+
+void unsync_vm_write_page_tables(struct unsync_vm *uvm, bool write)
+{
+	guest_write_page_tables = write;
+	sync_global_to_guest(uvm->vm, guest_write_page_tables);
+}
+
 void unsync_vm_free(struct unsync_vm *uvm)
 {
 	kvm_vm_free(uvm->vm);
@@ -290,18 +310,18 @@ void unsync_vm_free(struct unsync_vm *uvm)
  */
 void unsync_vm_build(struct unsync_vm *uvm)
 {
-	unsync_vcpu_run_sync(uvm, UNSYNC_STAGE_SHADOWED);
-	unsync_vcpu_run_sync(uvm, UNSYNC_STAGE_UNSYNC);
+	vcpu_run_to_sync(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
+	vcpu_run_to_sync(uvm->vcpu, UNSYNC_STAGE_UNSYNC);
 }
 
 /* Run the vCPU until its next GUEST_SYNC(@stage); report guest asserts. */
-void unsync_vcpu_run_sync(struct unsync_vm *uvm, uint64_t stage)
+void vcpu_run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage)
 {
 	struct ucall uc;
 
-	vcpu_run(uvm->vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(uvm->vcpu, KVM_EXIT_IO);
-	switch (get_ucall(uvm->vcpu, &uc)) {
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	switch (get_ucall(vcpu, &uc)) {
 	case UCALL_SYNC:
 		TEST_ASSERT(uc.args[1] == stage,
 			    "Guest reached stage %lu, expected stage %lu",
@@ -666,7 +686,10 @@ static void add_probes(struct zap_trace *t)
 
 void zap_trace_open(struct zap_trace *t)
 {
+	static const int fatal_signals[] = { SIGINT,  SIGTERM, SIGHUP, SIGQUIT,
+					     SIGABRT, SIGSEGV, SIGBUS, SIGFPE };
 	char pid[16];
+	int i;
 
 	tracefs = find_tracefs();
 	__TEST_REQUIRE(tracefs,
@@ -679,10 +702,10 @@ void zap_trace_open(struct zap_trace *t)
 	TEST_ASSERT(!mkdir(t->instance, 0700), "mkdir(%s) failed, errno %d",
 		    t->instance, errno);
 	open_trace = t;
+	/* TEST_ASSERT() exits; libkvm's allocators abort(). */
 	atexit(zap_trace_cleanup);
-	signal(SIGINT, zap_trace_signal);
-	signal(SIGTERM, zap_trace_signal);
-	signal(SIGHUP, zap_trace_signal);
+	for (i = 0; i < ARRAY_SIZE(fatal_signals); i++)
+		signal(fatal_signals[i], zap_trace_signal);
 
 	trace_write(t, "buffer_size_kb", TRACE_BUFFER_KB);
 	snprintf(pid, sizeof(pid), "%d", getpid());
