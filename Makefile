@@ -11,7 +11,7 @@ export CACHE
 
 TREE = $$(scripts/get-tree.sh $(KDIR))
 
-.PHONY: all build run vm-run mutants check deps clean
+.PHONY: all build run vm-run bench mutants check deps clean
 
 all: build
 
@@ -34,19 +34,26 @@ else
 	scripts/vm-run.sh $(OUT)
 endif
 
+# The benchmark: zap cost per page over 1k..64k unsync pages (BENCH_ARGS=-L
+# adds 256k), restart counts, root skew; writes out/bench/zap.csv and .png.
+bench: build
+	scripts/bench.sh $(OUT) $(BENCH_ARGS)
+
 # The mutation matrix: each mutants/*.patch applied to the tree's mmu.c,
 # kvm modules rebuilt, the suite run under QEMU; writes out/mutants.md.
 mutants: build
 	scripts/mutants.sh "$(TREE)" $(OUT)
 
 # The project's own checks: warnings as errors, style, bad input, the
-# suite on this machine, and the suite under QEMU.
+# suite on this machine, the mutation matrix, and the suite under QEMU on
+# Debian's stock KVM (last, so its KTAP summary closes the output).
 check: deps
 	rm -rf $(OUT)/build
 	scripts/build-tests.sh "$(TREE)" $(OUT) -Werror
 	scripts/check-style.sh "$(TREE)"
 	scripts/check-bad-input.sh $(OUT)
 	scripts/run-tests.sh $(OUT)
+	scripts/mutants.sh "$(TREE)" $(OUT)
 	scripts/vm-run.sh $(OUT)
 
 # Install the Debian packages the targets need (only what is missing).

@@ -3,8 +3,9 @@
 #
 # build-tests.sh TREE OUT [EXTRA_CFLAGS]: lay this suite's files into TREE's
 # tools/testing/selftests/kvm (as symlinks, so edits here need no copy), build
-# libkvm and the tests listed in scripts/tests.list with the tree's own
-# selftests Makefile into OUT/build, and put each binary at OUT/<test-name>.
+# libkvm, the tests in scripts/tests.list and the benchmarks in
+# scripts/bench.list with the tree's own selftests Makefile into OUT/build,
+# and put each binary at OUT/<test-name>.
 set -euo pipefail
 
 tree=$1 out=$2 extra_cflags=${3:-}
@@ -18,7 +19,7 @@ arch=x86
 
 ln -sfn "$src/include/x86/shadow_mmu.h" "$kvm/include/$arch/shadow_mmu.h"
 ln -sfn "$src/lib/x86/shadow_mmu.c" "$kvm/lib/$arch/shadow_mmu.c"
-mapfile -t tests < <(grep -v '^#' "$here/scripts/tests.list")
+mapfile -t tests < <(cat "$here/scripts/tests.list" "$here/scripts/bench.list" | grep -v '^#')
 for t in "${tests[@]}"; do
 	ln -sfn "$src/x86/$t.c" "$kvm/$arch/$t.c"
 done

@@ -26,7 +26,8 @@ expect_error() {
 
 for t in $(grep -v '^#' "$here/tests.list"); do
 	for args in "-n 0" "-n -1" "-n 99999999999" "-n abc" "-n 12x" "-n ''" \
-		    "-c 0" "-c 1000" "-c -3" "-c two" "-x" "stray-argument"; do
+		    "-c 0" "-c 1000" "-c -3" "-c two" "-r 0" "-r 99999" "-r x" \
+		    "-x" "stray-argument"; do
 		eval "expect_error \"$t $args\" \"$out/$t\" $args"
 	done
 	if ! "$out/$t" -h | grep -q '^usage:'; then

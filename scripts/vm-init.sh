@@ -29,7 +29,7 @@ if [ ! -c /dev/kvm ]; then
 	rc=3
 else
 	echo "=== KTAP BEGIN"
-	TEST_ARGS=$(sed -n 's/.*vmargs=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ') \
+	TEST_ARGS=$(sed -n 's/.*vmargs=\([^ ]*\).*/\1/p' /proc/cmdline | tr '~' ' ') \
 	TIMEOUT=$(sed -n 's/.*vmtimeout=\([0-9]*\).*/\1/p' /proc/cmdline) \
 		/tests/run-tests.sh /tests $(sed -n 's/.*vmtests=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ') || rc=1
 	echo "=== KTAP END"

@@ -14,6 +14,7 @@
 #   VM_DIR=dir       where the initramfs and console log go (OUT/vm)
 #   VM_TESTS=a,b     run only these tests
 #   TEST_ARGS="-n 8" arguments for every test
+#   VM_MEM=4G        guest memory (what the tests' -n limits derive from)
 #   VM_TIMEOUT=s     whole-boot watchdog (default 1200); TEST_TIMEOUT=s per
 #                    test inside the guest (default 300)
 set -euo pipefail
@@ -56,7 +57,7 @@ done
 gcc -O2 -static -o "$root/bin/qexit" "$here/qexit.c"
 cp "$here/vm-init.sh" "$root/init"
 cp "$here/run-tests.sh" "$here/tests.list" "$root/tests/"
-for t in $(grep -v '^#' "$here/tests.list"); do
+for t in $(cat "$here/tests.list" "$here/bench.list" | grep -v '^#'); do
 	[ -x "$out/$t" ] || die "$out/$t not built (make build)"
 	cp "$out/$t" "$root/tests/"
 done
@@ -75,12 +76,12 @@ echo "npt=0" >"$root/modules/kvm-amd.params"
 append="console=ttyS0 panic=-1 oops=panic loglevel=4 kvm_amd.npt=0 kvm_intel.ept=0"
 append+=" vmtimeout=${TEST_TIMEOUT:-300}"
 [ -n "${VM_TESTS:-}" ] && append+=" vmtests=$VM_TESTS"
-[ -n "${TEST_ARGS:-}" ] && append+=" vmargs=$(echo "$TEST_ARGS" | tr ' ' ,)"
+[ -n "${TEST_ARGS:-}" ] && append+=" vmargs=$(echo "$TEST_ARGS" | tr ' ' '~')"
 
 echo "vm-run.sh: booting $(basename "$kernel") under QEMU (TCG), console log in $vm/console.log" >&2
 start=$(date +%s)
 set +e
-timeout "${VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 2G \
+timeout "${VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "${VM_MEM:-4G}" \
 	-nographic -no-reboot -nodefaults -serial stdio -display none \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-kernel "$kernel" -initrd "$vm/initramfs.cpio.gz" -append "$append" \
