@@ -14,4 +14,4 @@ TEST_GEN_PROGS_EXTENDED_$(ZAP_ARCH_DIR) += $(addprefix $(ZAP_ARCH_DIR)/,$(ZAP_TE
 # One static binary serves the host and the QEMU initramfs alike.
 LDFLAGS += -static
 
-include $(if $(wildcard Makefile.kvm),Makefile.kvm,Makefile)
+include Makefile

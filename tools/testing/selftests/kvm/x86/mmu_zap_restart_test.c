@@ -218,7 +218,7 @@ static void add_root_vcpus(struct unsync_vm *uvm, int nr_vcpus)
 			cr3[i] = vm_phy_page_alloc(vm, UNSYNC_PT_GPA,
 						   UNSYNC_PT_SLOT);
 			memcpy(addr_gpa2hva(vm, cr3[i]),
-			       addr_gpa2hva(vm, vm->pgd), PAGE_SIZE);
+			       addr_gpa2hva(vm, uvm->pgd), PAGE_SIZE);
 		}
 		vcpu_args_set(vcpu, ROOTS_PER_VCPU, cr3[0], cr3[1], cr3[2],
 			      cr3[3]);

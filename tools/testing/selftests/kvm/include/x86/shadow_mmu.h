@@ -47,6 +47,7 @@
 struct unsync_vm {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
+	uint64_t pgd; /* GPA of the guest's top-level table (CR3) */
 	uint64_t nr_pages;
 	/* Guest page tables of the data and alias mappings, by level (1..3). */
 	uint64_t nr_guest_tables[4];

@@ -25,6 +25,19 @@
 #define TSS_RSP0 4
 #define OPCODE_IN_AL_DX 0xec
 
+/*
+ * Architectural x86 paging bits: the library walks the guest's 4-level
+ * tables itself, from CR3, rather than through libkvm's page-table API
+ * (which changed shape in 7.1).
+ */
+#define X86_PTE_PRESENT BIT_ULL(0)
+#define X86_PTE_USER BIT_ULL(2)
+#define X86_PTE_LARGE BIT_ULL(7)
+#define X86_PTE_ADDR GENMASK_ULL(51, 12)
+
+/* The CPL0 stack for exceptions taken at CPL3: PML4 entry 127. */
+#define KERNEL_STACK_GVA (127ULL << 39)
+
 /* The PTE of each data page table that the guest writes to unsync it. */
 #define SCRIBBLE_INDEX 256
 
@@ -108,11 +121,11 @@ static void set_user_bit(struct kvm_vm *vm, uint64_t table_gpa, int level)
 	int i;
 
 	for (i = 0; i < 512; i++) {
-		if (!(pte[i] & PTE_PRESENT_MASK))
+		if (!(pte[i] & X86_PTE_PRESENT))
 			continue;
-		pte[i] |= PTE_USER_MASK;
-		if (level > 1 && !(pte[i] & PTE_LARGE_MASK))
-			set_user_bit(vm, PTE_GET_PA(pte[i]), level - 1);
+		pte[i] |= X86_PTE_USER;
+		if (level > 1 && !(pte[i] & X86_PTE_LARGE))
+			set_user_bit(vm, pte[i] & X86_PTE_ADDR, level - 1);
 	}
 }
 
@@ -136,16 +149,20 @@ static void gdt_set_user_segment(struct kvm_vm *vm, struct kvm_segment *seg)
 }
 
 /* Start the vCPU at CPL3, with IOPL 3 and a CPL0 stack for exceptions. */
-static void vcpu_enter_user_mode(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
+static void vcpu_enter_user_mode(struct unsync_vm *uvm)
 {
-	vm_vaddr_t kernel_stack = vm_vaddr_alloc_page(vm);
+	struct kvm_vcpu *vcpu = uvm->vcpu;
+	struct kvm_vm *vm = uvm->vm;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 
+	virt_pg_map(vm, KERNEL_STACK_GVA,
+		    vm_phy_page_alloc(vm, KVM_GUEST_PAGE_TABLE_MIN_PADDR,
+				      vm->memslots[MEM_REGION_DATA]));
 	vm_install_exception_handler(vm, GP_VECTOR, guest_gp_handler);
 	*(uint64_t *)(addr_gva2hva(vm, vm->arch.tss) + TSS_RSP0) =
-		kernel_stack + PAGE_SIZE;
-	set_user_bit(vm, vm->pgd, vm->pgtable_levels);
+		KERNEL_STACK_GVA + PAGE_SIZE;
+	set_user_bit(vm, uvm->pgd, 4);
 
 	vcpu_sregs_get(vcpu, &sregs);
 	sregs.cs.selector = USER_CS;
@@ -165,12 +182,20 @@ static void vcpu_enter_user_mode(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
 	vcpu_regs_set(vcpu, &regs);
 }
 
-/* GPA of the guest page table at @level that maps @gva. */
-static uint64_t guest_table_gpa(struct kvm_vm *vm, uint64_t gva, int level)
+/* GPA of the guest page table at @level (1: PT .. 4: PML4) mapping @gva. */
+static uint64_t guest_table_gpa(struct unsync_vm *uvm, uint64_t gva, int level)
 {
-	uint64_t *pte = __vm_get_page_table_entry(vm, gva, &level);
+	uint64_t table = uvm->pgd, *pte;
+	int l;
 
-	return addr_hva2gpa(vm, pte) & ~(PAGE_SIZE - 1);
+	for (l = 4; l > level; l--) {
+		pte = (uint64_t *)addr_gpa2hva(uvm->vm, table) +
+		      ((gva >> (12 + 9 * (l - 1))) & 511);
+		TEST_ASSERT((*pte & X86_PTE_PRESENT) && !(*pte & X86_PTE_LARGE),
+			    "GVA 0x%lx has no level-%d table", gva, l - 1);
+		table = *pte & X86_PTE_ADDR;
+	}
+	return table;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -192,12 +217,11 @@ static void count_guest_tables(struct unsync_vm *uvm)
 
 	gpas = malloc(2 * n * sizeof(*gpas));
 	TEST_ASSERT(gpas, "malloc(%lu) failed", 2 * n * sizeof(*gpas));
-	for (level = PG_LEVEL_4K; level <= PG_LEVEL_1G; level++) {
+	for (level = 1; level <= 3; level++) {
 		for (i = 0; i < n; i++) {
-			gpas[2 * i] =
-				guest_table_gpa(uvm->vm, data_gva(i), level);
+			gpas[2 * i] = guest_table_gpa(uvm, data_gva(i), level);
 			gva = UNSYNC_ALIAS_GVA + i * PAGE_SIZE;
-			gpas[2 * i + 1] = guest_table_gpa(uvm->vm, gva, level);
+			gpas[2 * i + 1] = guest_table_gpa(uvm, gva, level);
 		}
 		qsort(gpas, 2 * n, sizeof(*gpas), cmp_u64);
 		for (i = 0, j = 0; i < 2 * n; i++) {
@@ -246,6 +270,7 @@ uint64_t unsync_max_pages(void)
 struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 {
 	struct unsync_vm *uvm = calloc(1, sizeof(*uvm));
+	struct kvm_sregs sregs;
 	uint64_t i, pt_pages;
 	struct kvm_vm *vm;
 	uint32_t pt_region;
@@ -259,6 +284,10 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	vm = __vm_create(VM_SHAPE_DEFAULT, 1 + nr_extra_vcpus, 0);
 	uvm->vcpu = vm_vcpu_add(vm, 0, unsync_guest_code);
 	uvm->vm = vm;
+	vcpu_sregs_get(uvm->vcpu, &sregs);
+	TEST_ASSERT(!(sregs.cr4 & X86_CR4_LA57),
+		    "5-level paging not supported");
+	uvm->pgd = sregs.cr3 & X86_PTE_ADDR;
 
 	pt_pages = pt_slot_pages(nr_pages) + nr_extra_vcpus * EXTRA_VCPU_TABLES;
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, UNSYNC_PT_GPA,
@@ -273,11 +302,11 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 		virt_pg_map(vm, data_gva(i), UNSYNC_DATA_GPA + i * PAGE_SIZE);
 	for (i = 0; i < nr_pages; i++)
 		virt_pg_map(vm, UNSYNC_ALIAS_GVA + i * PAGE_SIZE,
-			    guest_table_gpa(vm, data_gva(i), PG_LEVEL_4K));
+			    guest_table_gpa(uvm, data_gva(i), 1));
 	vm->memslots[MEM_REGION_PT] = pt_region;
 	count_guest_tables(uvm);
 
-	vcpu_enter_user_mode(vm, uvm->vcpu);
+	vcpu_enter_user_mode(uvm);
 	vcpu_args_set(uvm->vcpu, 1, nr_pages);
 
 	/* The default pool is ~2% of guest memory: keep every page built. */
