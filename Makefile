@@ -1,17 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # KVM selftests for the x86 shadow MMU zap paths, built on a real kernel
-# tree (KDIR=..., else Debian's linux-source-6.12 unpacked into $(CACHE)).
+# tree (KDIR=..., else Debian's linux-source-$(KERNEL_TREE), 6.12 or 7.3,
+# unpacked into $(CACHE)).
 # Scripts live in scripts/, binaries land in out/<test-name>.
 
 KDIR ?=
+KERNEL_TREE ?= 6.12
+export KERNEL_TREE
 OUT := out
 CACHE ?= $(HOME)/.cache/kvm-zap-selftests
 export CACHE
 
 TREE = $$(scripts/get-tree.sh $(KDIR))
 
-.PHONY: all build run vm-run bench mutants check deps clean
+.PHONY: all build run vm-run bench mutants patches check deps clean
 
 all: build
 
@@ -39,17 +42,30 @@ endif
 bench: build
 	scripts/bench.sh $(OUT) $(BENCH_ARGS)
 
+# The patch series (git format-patch) against the 6.12 and 7.3 trees.
+patches: deps
+	scripts/make-patches.sh "$$(KERNEL_TREE=6.12 scripts/get-tree.sh)" $(OUT)/patches/6.12
+	scripts/make-patches.sh "$$(KERNEL_TREE=7.3 scripts/get-tree.sh)" $(OUT)/patches/7.3
+
 # The mutation matrix: each mutants/*.patch applied to the tree's mmu.c,
 # kvm modules rebuilt, the suite run under QEMU; writes out/mutants.md.
 mutants: build
 	scripts/mutants.sh "$(TREE)" $(OUT)
 
-# The project's own checks: warnings as errors, style, bad input, the
-# suite on this machine, the mutation matrix, and the suite under QEMU on
-# Debian's stock KVM (last, so its KTAP summary closes the output).
-check: deps
-	rm -rf $(OUT)/build
+# The project's own checks: warnings as errors on both trees, style, bad
+# input, the patch series (applies, builds, checkpatch-clean, runs through
+# kselftest) on both trees, the suite on this machine, the mutation matrix,
+# and the suite under QEMU on Debian's stock KVM (last, so that its KTAP
+# summary closes the output).
+check: deps patches
+	rm -rf $(OUT)/build $(OUT)/7.3
+	scripts/build-tests.sh "$$(KERNEL_TREE=7.3 scripts/get-tree.sh)" $(OUT)/7.3 -Werror
 	scripts/build-tests.sh "$(TREE)" $(OUT) -Werror
+	for v in 6.12 7.3; do \
+		tree=$$(KERNEL_TREE=$$v scripts/get-tree.sh) && \
+		scripts/check-patches.sh $$tree $(OUT)/patches/$$v && \
+		scripts/check-kselftest.sh $$tree $(OUT)/patches/$$v $(OUT)/kselftest/$$v || exit 1; \
+	done
 	scripts/check-style.sh "$(TREE)"
 	scripts/check-bad-input.sh $(OUT)
 	scripts/run-tests.sh $(OUT)

@@ -24,13 +24,16 @@ for t in "${tests[@]}"; do
 	ln -sfn "$src/x86/$t.c" "$kvm/$arch/$t.c"
 done
 
-mkdir -p "$out/build"
+# Objects of each tree in a folder of their own.
+mkdir -p "$out"
 out=$(cd "$out" && pwd)
+build=$out/build/$(echo "$tree" | tr / _)
+mkdir -p "$build"
 make -C "$kvm" -f "$here/scripts/kvm-selftests.mk" \
-	OUTPUT="$out/build" ZAP_TESTS="${tests[*]}" \
+	OUTPUT="$build" ZAP_TESTS="${tests[*]}" \
 	EXTRA_CFLAGS="$extra_cflags" -j"$(nproc)" \
-	"${tests[@]/#/$out/build/$arch/}"
+	"${tests[@]/#/$build/$arch/}"
 
 for t in "${tests[@]}"; do
-	cp "$out/build/$arch/$t" "$out/$t"
+	cp "$build/$arch/$t" "$out/$t"
 done

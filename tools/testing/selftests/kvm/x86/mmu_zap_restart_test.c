@@ -8,8 +8,8 @@
  * current page only.  Zapping a parent also zaps its unsync children,
  * anywhere in the list, so __kvm_mmu_prepare_zap_page() then reports the
  * list unstable and the walk starts over from the oldest page.  Before
- * commit 83cdb56864 ("KVM: x86/mmu: Differentiate between nr zapped and
- * list unstable") the page itself counted as "unstable" too, and every walk
+ * "KVM: x86/mmu: Differentiate between nr zapped and list unstable"
+ * (83cdb56864) the page itself counted as "unstable" too, and every walk
  * restarted after every zap.
  *
  * Every kernel with the kvmmmu tracepoints shows each zap and whether it

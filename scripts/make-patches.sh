@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make-patches.sh TREE OUTDIR: write this suite as a git format-patch series
+# against TREE (cover letter, the library, one patch per test) into
+# OUTDIR.  Files go where TREE keeps them (x86_64/ or x86/), and each patch
+# registers its file in TREE's Makefile (or Makefile.kvm) and adds the
+# kernel options it needs to the kvm folder's config.  Commit messages are
+# in patches/; PATCH_AUTHOR="Name <email>" signs the series.
+set -euo pipefail
+
+tree=$(cd "$1" && pwd)
+outdir=$2
+here=$(cd "$(dirname "$0")/.." && pwd)
+src=$here/tools/testing/selftests/kvm
+msgs=$here/patches
+author=${PATCH_AUTHOR:-KVM zap selftests <kvm-zap-selftests@example.org>}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+"$here/scripts/scratch-tree.sh" "$tree" "$work/linux"
+kvm=$work/linux/tools/testing/selftests/kvm
+arch=x86
+[ -d "$kvm/x86_64" ] && arch=x86_64
+mk=$kvm/Makefile
+[ -f "$kvm/Makefile.kvm" ] && mk=$kvm/Makefile.kvm
+
+# register VAR PATH: "VAR += PATH" among VAR's lines, in sorted position.
+register() {
+	python3 - "$mk" "$1" "$2" <<'PY'
+import re, sys
+mk, var, path = sys.argv[1:]
+lines = open(mk).read().split('\n')
+pat = re.compile(r'^%s\s*\+?=\s*(\S+)' % re.escape(var))
+idx = [i for i, l in enumerate(lines) if pat.match(l)]
+assert idx, "no %s lines in %s" % (var, mk)
+at = idx[-1] + 1
+for i in idx:
+    if pat.match(lines[i]).group(1) > path:
+        at = i
+        break
+if at == idx[0] and '+=' not in lines[at]:
+    at += 1  # never in front of the "VAR = ..." line that starts the list
+lines.insert(at, '%s += %s' % (var, path))
+open(mk, 'w').write('\n'.join(lines))
+PY
+}
+
+# need OPTION...: add the kernel options that the kvm config lacks.
+need() {
+	local o
+	for o in "$@"; do
+		grep -qx "$o" "$kvm/config" || echo "$o" >>"$kvm/config"
+	done
+}
+
+name=${author% <*}
+email=${author##*<}
+email=${email%>}
+
+commit() {
+	(cd "$work/linux" && git add -A tools/testing/selftests/kvm &&
+	 git -c user.name="$name" -c user.email="$email" \
+		commit -q -s -F "$msgs/$1")
+}
+
+cp "$src/lib/x86/shadow_mmu.c" "$kvm/lib/$arch/"
+cp "$src/include/x86/shadow_mmu.h" "$kvm/include/$arch/"
+register "LIBKVM_$arch" "lib/$arch/shadow_mmu.c"
+need CONFIG_DEBUG_FS=y
+commit 0001-library.txt
+
+n=2
+for t in mmu_pages_unsync_zap_test memslot_unsync_zap_test mmu_zap_restart_test; do
+	cp "$src/x86/$t.c" "$kvm/$arch/"
+	register "TEST_GEN_PROGS_$arch" "$arch/$t"
+	[ $t = mmu_zap_restart_test ] &&
+		need CONFIG_FTRACE=y CONFIG_KPROBES=y CONFIG_KPROBE_EVENTS=y
+	commit "$(printf '%04d' $n)-$t.txt"
+	n=$((n + 1))
+done
+
+# A benchmark: built, not run by default (like nx_huge_pages_test).
+cp "$src/x86/mmu_zap_perf_test.c" "$kvm/$arch/"
+register "TEST_GEN_PROGS_EXTENDED_$arch" "$arch/mmu_zap_perf_test"
+commit 0005-mmu_zap_perf_test.txt
+
+rm -rf "$outdir"
+mkdir -p "$outdir"
+(cd "$work/linux" && git format-patch -q --cover-letter -o "$outdir" HEAD~5)
+cover=$(ls "$outdir"/0000-*.patch)
+python3 - "$cover" "$msgs/0000-cover.txt" <<'PY'
+import sys
+cover, msg = sys.argv[1:]
+subject, body = open(msg).read().split('\n', 1)
+s = open(cover).read()
+s = s.replace('*** SUBJECT HERE ***', subject)
+s = s.replace('*** BLURB HERE ***', body.strip('\n'))
+open(cover, 'w').write(s)
+PY
+ls "$outdir"

@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# scratch-tree.sh TREE DIR: make DIR a scratch copy of kernel TREE for
+# applying patches: tools/testing/selftests/kvm is a real copy committed
+# into a new git repository ("pristine"); everything else is a symlink
+# into TREE, so the tree's own Makefiles and checkpatch work there.
+set -euo pipefail
+
+tree=$(cd "$1" && pwd)
+dir=$2
+rel=tools/testing/selftests/kvm
+
+mirror() { # mirror SRC DST REL
+	local src=$1 dst=$2 rel=$3 first=${3%%/*} e
+	mkdir -p "$dst"
+	for e in "$src"/* "$src"/.[!.]*; do
+		[ -e "$e" ] || [ -L "$e" ] || continue
+		case ${e##*/} in
+		"$first" | .git* | .mailmap) ;; # git reads none of these via links
+		*) ln -s "$e" "$dst/${e##*/}" ;;
+		esac
+	done
+	if [ "$rel" = "$first" ]; then
+		cp -a "$src/$first" "$dst/$first"
+		# scripts/build-tests.sh lays this suite in as symlinks.
+		find "$dst/$first" -type l -delete
+	else
+		mirror "$src/$first" "$dst/$first" "${rel#*/}"
+	fi
+}
+
+rm -rf "$dir"
+mirror "$tree" "$dir" "$rel"
+cd "$dir"
+git init -q
+git add "$rel"
+git -c user.name=pristine -c user.email=pristine@localhost commit -q -m pristine
