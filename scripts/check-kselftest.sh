@@ -18,10 +18,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$here/scripts/scratch-tree.sh" "$tree" "$work/linux"
-(cd "$work/linux" &&
- git -c user.name=check -c user.email=check@localhost am -q \
-	$(ls "$patches"/*.patch | grep -v /0000-))
+"$here/scripts/scratch-tree.sh" "$tree" "$work/linux" "$patches"
 start=$(date +%s)
 make -s -C "$work/linux/tools/testing/selftests" TARGETS=kvm \
 	INSTALL_PATH="$out/install" LDFLAGS=-static -j"$(nproc)" install \

@@ -14,11 +14,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$here/scripts/scratch-tree.sh" "$tree" "$work/linux"
-(cd "$work/linux" &&
- git -c user.name=check -c user.email=check@localhost am -q \
-	$(ls "$patches"/*.patch | grep -v /0000-))
-echo "check-patches.sh: the series applies to $tree"
+"$here/scripts/scratch-tree.sh" "$tree" "$work/linux" "$patches"
 
 kvm=$work/linux/tools/testing/selftests/kvm
 arch=x86

@@ -1,14 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# scratch-tree.sh TREE DIR: make DIR a scratch copy of kernel TREE for
-# applying patches: tools/testing/selftests/kvm is a real copy committed
-# into a new git repository ("pristine"); everything else is a symlink
-# into TREE, so the tree's own Makefiles and checkpatch work there.
+# scratch-tree.sh TREE DIR [PATCHDIR]: make DIR a scratch copy of kernel
+# TREE for applying patches: tools/testing/selftests/kvm is a real copy
+# committed into a new git repository ("pristine"); everything else is a
+# symlink into TREE, so the tree's own Makefiles and checkpatch work there.
+# With PATCHDIR, apply its series (not the cover letter) with git am.
 set -euo pipefail
 
 tree=$(cd "$1" && pwd)
 dir=$2
+patches=${3:+$(cd "$3" && pwd)}
 rel=tools/testing/selftests/kvm
 
 mirror() { # mirror SRC DST REL
@@ -36,3 +38,8 @@ cd "$dir"
 git init -q
 git add "$rel"
 git -c user.name=pristine -c user.email=pristine@localhost commit -q -m pristine
+if [ -n "$patches" ]; then
+	git -c user.name=check -c user.email=check@localhost am -q \
+		$(ls "$patches"/*.patch | grep -v /0000-)
+	echo "scratch-tree.sh: the series in $patches applies to $tree" >&2
+fi
