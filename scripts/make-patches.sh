@@ -10,7 +10,8 @@
 set -euo pipefail
 
 tree=$(cd "$1" && pwd)
-outdir=$2
+mkdir -p "$2"
+outdir=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")/.." && pwd)
 src=$here/tools/testing/selftests/kvm
 msgs=$here/patches
