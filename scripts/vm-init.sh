@@ -28,11 +28,17 @@ if [ ! -c /dev/kvm ]; then
 	echo "vm-init: no /dev/kvm in the guest"
 	rc=3
 else
-	echo "=== KTAP BEGIN"
-	TEST_ARGS=$(sed -n 's/.*vmargs=\([^ ]*\).*/\1/p' /proc/cmdline | tr '~' ' ') \
-	TIMEOUT=$(sed -n 's/.*vmtimeout=\([0-9]*\).*/\1/p' /proc/cmdline) \
-		/tests/run-tests.sh /tests $(sed -n 's/.*vmtests=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ') || rc=1
-	echo "=== KTAP END"
+	soak=$(sed -n 's/.*vmsoak=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+	if [ -n "$soak" ]; then
+		# shellcheck disable=SC2086
+		/tests/soak-guest.sh /tests $soak || rc=1
+	else
+		echo "=== KTAP BEGIN"
+		TEST_ARGS=$(sed -n 's/.*vmargs=\([^ ]*\).*/\1/p' /proc/cmdline | tr '~' ' ') \
+		TIMEOUT=$(sed -n 's/.*vmtimeout=\([0-9]*\).*/\1/p' /proc/cmdline) \
+			/tests/run-tests.sh /tests $(sed -n 's/.*vmtests=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ') || rc=1
+		echo "=== KTAP END"
+	fi
 fi
 if dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|Call Trace'; then
 	echo "vm-init: the kernel log shows a warning or oops"

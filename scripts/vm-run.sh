@@ -13,7 +13,11 @@
 #                    (scripts/build-kvm-modules.sh builds them from a tree)
 #   VM_DIR=dir       where the initramfs and console log go (OUT/vm)
 #   VM_TESTS=a,b     run only these tests
+#   VM_SOAK=r,p,k    run scripts/soak-guest.sh (r runs, p at once, k kills)
 #   TEST_ARGS="-n 8" arguments for every test
+#   VM_CPUS=1        guest CPUs (each a host thread under TCG; with 2, a
+#                    Debian 6.12 guest oopsed once on int3 in __schedule
+#                    while static keys flipped: cross-CPU code patching)
 #   VM_MEM=4G        guest memory (what the tests' -n limits derive from)
 #   VM_TIMEOUT=s     whole-boot watchdog (default 1200); TEST_TIMEOUT=s per
 #                    test inside the guest (default 300)
@@ -56,7 +60,9 @@ for applet in $(busybox --list); do
 done
 gcc -O2 -static -o "$root/bin/qexit" "$here/qexit.c"
 cp "$here/vm-init.sh" "$root/init"
-cp "$here/run-tests.sh" "$here/tests.list" "$root/tests/"
+cp "$here/run-tests.sh" "$here/soak-guest.sh" "$here/tests.list" "$root/tests/"
+mkdir -p "$root/etc"
+echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
 for t in $(cat "$here/tests.list" "$here/bench.list" | grep -v '^#'); do
 	[ -x "$out/$t" ] || die "$out/$t not built (make build)"
 	cp "$out/$t" "$root/tests/"
@@ -77,11 +83,12 @@ append="console=ttyS0 panic=-1 oops=panic loglevel=4 kvm_amd.npt=0 kvm_intel.ept
 append+=" vmtimeout=${TEST_TIMEOUT:-300}"
 [ -n "${VM_TESTS:-}" ] && append+=" vmtests=$VM_TESTS"
 [ -n "${TEST_ARGS:-}" ] && append+=" vmargs=$(echo "$TEST_ARGS" | tr ' ' '~')"
+[ -n "${VM_SOAK:-}" ] && append+=" vmsoak=$VM_SOAK"
 
 echo "vm-run.sh: booting $(basename "$kernel") under QEMU (TCG), console log in $vm/console.log" >&2
 start=$(date +%s)
 set +e
-timeout "${VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "${VM_MEM:-4G}" \
+timeout "${VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu max -smp "${VM_CPUS:-1}" -m "${VM_MEM:-4G}" \
 	-nographic -no-reboot -nodefaults -serial stdio -display none \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-kernel "$kernel" -initrd "$vm/initramfs.cpio.gz" -append "$append" \
@@ -91,6 +98,7 @@ set -e
 secs=$(($(date +%s) - start))
 
 sed -n '/^=== KTAP BEGIN/,/^=== KTAP END/{/^===/d;p}' "$vm/console.log"
+grep '^soak: ' "$vm/console.log" || true
 grep -o 'vm-init:.*' "$vm/console.log" >&2 || true
 if [ "$status" = 124 ]; then
 	tail -n 40 "$vm/console.log" >&2

@@ -463,6 +463,8 @@ void shadow_mmu_require(void)
 {
 	int shadow;
 
+	/* debugfs, and so the per-VM stats, are root's only. */
+	__TEST_REQUIRE(!geteuid(), "Need root (per-VM stats are in debugfs)");
 	/* Opens /dev/kvm, and skips if there is none. */
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_NR_MEMSLOTS));
 	__TEST_REQUIRE(!access(DEBUGFS_KVM, R_OK | X_OK),

@@ -1,0 +1,145 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# soak-guest.sh DIR RUNS PARALLEL KILLS: the reliability soak, where
+# /dev/kvm is (the QEMU guest of scripts/soak.sh, or a host), as root.
+#  1. RUNS runs of every test of DIR/tests.list, one after another: the
+#     failure count and each test's min/median/max run time;
+#  2. PARALLEL instances of every test at once: all must pass;
+#  3. KILLS kills (SIGINT, SIGTERM, SIGKILL in turn) of a test at a random
+#     point: no tracefs instance or probe of the killed pid may survive
+#     SIGINT or SIGTERM; what SIGKILL leaves, the next run must remove (and
+#     say so); the next run must pass;
+#  4. each missing requirement (no /dev/kvm, not root, no debugfs, no
+#     tracefs, TDP on) must make the tests that need it exit 4.
+# POSIX sh, for busybox.  Exit 1 on any failure.
+dir=$1 runs=$2 par=$3 kills=$4
+tests=$(grep -v '^#' "$dir/tests.list")
+log=/tmp/soak.$$
+fails=0
+tracing=/sys/kernel/tracing
+
+say() { echo "soak: $*"; }
+bad() {
+	echo "soak: FAIL: $*"
+	fails=$((fails + 1))
+}
+ticks() { cut -d' ' -f1 /proc/uptime | tr -d .; } # centiseconds
+leftovers() {
+	ls "$tracing/instances" 2>/dev/null | grep "^kvm_zap_selftest_$1\$"
+	grep "kvm_zap_selftest/[a-z_]*_$1 " "$tracing/kprobe_events" 2>/dev/null
+}
+
+say "1. $runs runs of: $(echo $tests)"
+: >/tmp/soak.times
+i=0
+while [ $i -lt "$runs" ]; do
+	i=$((i + 1))
+	for t in $tests; do
+		s=$(ticks)
+		if ! "$dir/$t" >"$log" 2>&1; then
+			bad "run $i: $t failed"
+			tail -n 15 "$log"
+		fi
+		echo "$t $(($(ticks) - s))" >>/tmp/soak.times
+	done
+done
+for t in $tests; do
+	grep "^$t " /tmp/soak.times | cut -d' ' -f2 | sort -n >/tmp/soak.t
+	n=$(wc -l </tmp/soak.t)
+	awk -v t="$t" -v n="$n" '{ v[NR] = $1 / 100 }
+		END { printf "soak: %-28s min %6.2f s  median %6.2f s  max %6.2f s  (%d runs)\n",
+			     t, v[1], v[int((n + 1) / 2)], v[n], n }' /tmp/soak.t
+done
+
+say "2. $par instances at once of each test"
+for t in $tests; do
+	pids=""
+	k=0
+	while [ $k -lt "$par" ]; do
+		k=$((k + 1))
+		"$dir/$t" >"$log.$k" 2>&1 &
+		pids="$pids $!"
+	done
+	k=0
+	for p in $pids; do
+		k=$((k + 1))
+		if ! wait "$p"; then
+			bad "$t: instance $k of $par failed"
+			tail -n 15 "$log.$k"
+		fi
+	done
+	[ -z "$(ls "$tracing/instances" | grep kvm_zap_selftest_)" ] ||
+		bad "$t: tracefs instances left after $par instances"
+done
+say "   $par at once: done"
+
+say "3. $kills kills at random points"
+k=0
+set -- INT TERM KILL
+while [ $k -lt "$kills" ]; do
+	sig=$1
+	shift
+	set -- "$@" "$sig"
+	t=$(echo $tests | tr ' ' '\n' | shuf -n 1)
+	[ $k = 0 ] && t=mmu_zap_restart_test # the one with tracefs state
+	k=$((k + 1))
+	"$dir/$t" >"$log" 2>&1 &
+	pid=$!
+	sleep "$((RANDOM % 3)).$((RANDOM % 10))"
+	kill -"$sig" "$pid" 2>/dev/null
+	wait "$pid"
+	left=$(leftovers "$pid")
+	if [ -n "$left" ] && [ "$sig" != KILL ]; then
+		bad "$t left tracefs state after SIG$sig: $left"
+	fi
+	if ! "$dir/$t" >"$log" 2>&1; then
+		bad "$t failed after SIG$sig"
+		tail -n 15 "$log"
+	fi
+	if [ -n "$left" ]; then
+		if grep -q "of dead pid $pid" "$log" && [ -z "$(leftovers "$pid")" ]; then
+			say "   SIG$sig of $t left $(echo $left | cut -c1-40)...; the next run removed it and said so"
+		else
+			bad "the run after SIG$sig of $t did not remove: $left"
+		fi
+	else
+		say "   SIG$sig of $t: nothing left behind; the next run passed"
+	fi
+done
+
+say "4. missing requirements"
+expect_skip() { # expect_skip WHAT TEST CMD...
+	what=$1 t=$2
+	shift 2
+	"$@" >"$log" 2>&1
+	rc=$?
+	if [ $rc = 4 ]; then
+		say "   $what: $t skips: $(grep -o 'SKIP.*' "$log" | head -n 1)"
+	else
+		bad "$what: $t exited $rc, expected 4"
+		tail -n 5 "$log"
+	fi
+}
+grep -q '^nobody:' /etc/passwd 2>/dev/null ||
+	echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>/etc/passwd
+for t in $tests; do
+	expect_skip "no /dev/kvm" "$t" unshare -m sh -c "mount -t tmpfs none /dev && exec $dir/$t"
+	expect_skip "not root" "$t" su -s /bin/sh nobody -c "$dir/$t"
+	expect_skip "no debugfs" "$t" unshare -m sh -c \
+		"umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/debug && exec $dir/$t"
+done
+# debugfs mounts tracefs again on access: cover both places instead.
+expect_skip "no tracefs" mmu_zap_restart_test unshare -m sh -c \
+	"mount -t tmpfs none /sys/kernel/debug/tracing && mount -t tmpfs none $tracing && exec $dir/mmu_zap_restart_test"
+if [ -f /modules/kvm-amd.ko ] && rmmod kvm_amd && insmod /modules/kvm-amd.ko npt=1; then
+	for t in $tests; do
+		expect_skip "TDP on (kvm_amd.npt=1)" "$t" "$dir/$t"
+	done
+	rmmod kvm_amd && insmod /modules/kvm-amd.ko npt=0 || bad "could not reload kvm_amd npt=0"
+else
+	say "   TDP on: kvm_amd cannot be reloaded here, not shown"
+fi
+
+say "$runs runs x $(echo $tests | wc -w) tests, $par at once, $kills kills: $fails failures"
+[ $fails = 0 ]

@@ -1,0 +1,21 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# soak.sh OUT [RUNS [PARALLEL [KILLS]]]: the reliability soak (defaults: 50
+# runs, 4 at once, 12 kills; make check runs 5, 2, 1).  Bad input first
+# (scripts/check-bad-input.sh), then scripts/soak-guest.sh where /dev/kvm
+# is: on this machine's if it can run the tests, else in the QEMU guest.
+set -euo pipefail
+
+out=$(cd "$1" && pwd)
+runs=${2:-50} par=${3:-4} kills=${4:-12}
+here=$(cd "$(dirname "$0")" && pwd)
+
+"$here/check-bad-input.sh" "$out"
+if [ -w /dev/kvm ] && [ -d /sys/kernel/debug/kvm ]; then
+	cp "$here/tests.list" "$out/"
+	"$here/soak-guest.sh" "$out" "$runs" "$par" "$kills"
+else
+	VM_SOAK=$runs,$par,$kills VM_MEM=8G \
+		VM_TIMEOUT=$((600 + runs * 180 + kills * 60)) "$here/vm-run.sh" "$out"
+fi
