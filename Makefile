@@ -14,7 +14,7 @@ export CACHE
 
 TREE = $$(scripts/get-tree.sh $(KDIR))
 
-.PHONY: all build run vm-run bench mutants patches check deps clean
+.PHONY: all build run vm-run bench soak mutants patches check deps clean
 
 all: build
 
@@ -42,6 +42,12 @@ endif
 bench: build
 	scripts/bench.sh $(OUT) $(BENCH_ARGS)
 
+# The reliability soak (scripts/soak-guest.sh): SOAK="runs parallel kills",
+# default "50 4 12"; make check runs "5 2 1".
+SOAK ?= 50 4 12
+soak: build
+	scripts/soak.sh $(OUT) $(SOAK)
+
 # The patch series (git format-patch) against the 6.12 and 7.3 trees.
 patches: deps
 	scripts/make-patches.sh "$$(KERNEL_TREE=6.12 scripts/get-tree.sh)" $(OUT)/patches/6.12
@@ -55,8 +61,8 @@ mutants: build
 # The project's own checks: warnings as errors on both trees, style, bad
 # input, the patch series (applies, builds, checkpatch-clean, runs through
 # kselftest) on both trees, the suite on this machine, the mutation matrix,
-# and the suite under QEMU on Debian's stock KVM (last, so that its KTAP
-# summary closes the output).
+# the short soak, and the suite under QEMU on Debian's stock KVM (last, so
+# that its KTAP summary closes the output).
 check: deps patches
 	rm -rf $(OUT)/build $(OUT)/7.3
 	scripts/build-tests.sh "$$(KERNEL_TREE=7.3 scripts/get-tree.sh)" $(OUT)/7.3 -Werror
@@ -70,6 +76,7 @@ check: deps patches
 	scripts/check-bad-input.sh $(OUT)
 	scripts/run-tests.sh $(OUT)
 	scripts/mutants.sh "$(TREE)" $(OUT)
+	scripts/soak.sh $(OUT) 5 2 1
 	scripts/vm-run.sh $(OUT)
 
 # Install the Debian packages the targets need (only what is missing).

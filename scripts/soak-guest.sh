@@ -93,18 +93,20 @@ while [ $k -lt "$kills" ]; do
 	if [ -n "$left" ] && [ "$sig" != KILL ]; then
 		bad "$t left tracefs state after SIG$sig: $left"
 	fi
+	next=passed
 	if ! "$dir/$t" >"$log" 2>&1; then
 		bad "$t failed after SIG$sig"
 		tail -n 15 "$log"
+		next=failed
 	fi
 	if [ -n "$left" ]; then
 		if grep -q "of dead pid $pid" "$log" && [ -z "$(leftovers "$pid")" ]; then
-			say "   SIG$sig of $t left $(echo $left | cut -c1-40)...; the next run removed it and said so"
+			say "   SIG$sig of $t left $(echo $left | cut -c1-40)...; the next run ($next) removed it and said so"
 		else
 			bad "the run after SIG$sig of $t did not remove: $left"
 		fi
 	else
-		say "   SIG$sig of $t: nothing left behind; the next run passed"
+		say "   SIG$sig of $t: nothing left behind; the next run $next"
 	fi
 done
 
