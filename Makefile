@@ -7,7 +7,7 @@
 
 KDIR ?=
 KERNEL_TREE ?= 6.12
-export KERNEL_TREE
+export KERNEL_TREE PATCH_AUTHOR
 OUT := out
 CACHE ?= $(HOME)/.cache/kvm-zap-selftests
 export CACHE
