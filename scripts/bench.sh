@@ -42,13 +42,14 @@ column -t -s, "$bench/zap.csv"
 
 gnuplot <<GP
 set datafile separator ","
-set terminal png size 900,600
+set terminal png size 900,600 noenhanced
+set yrange [0:*]
 set output "$bench/zap.png"
 set title "Shadow MMU zap cost per zapped page"
 set logscale x 2
 set xlabel "unsync shadow pages built"
 set ylabel "ns per zapped page"
-set key top left
+set key bottom left
 plot "$bench/zap.csv" using 1:5 skip 1 with linespoints title "shrink to 64 (KVM_SET_NR_MMU_PAGES)", \
      "" using 1:6 skip 1 with linespoints title "delete page-table slot, zap all", \
      "" using 1:7 skip 1 with linespoints title "delete page-table slot, quirk off"
