@@ -66,6 +66,9 @@ static void shrink_traced(struct unsync_vm *uvm, struct zap_trace *t,
 	if (t->exact)
 		ksft_print_msg("top %lu, nested %lu, parents %lu\n",
 			       c->top_level, c->nested, c->parents);
+	if (t->exact && verbose)
+		ksft_print_msg("walk: asked %lu, zapped %lu, restarts %lu\n",
+			       c->walk_nr_to_zap, c->walk_total, c->restarts);
 
 	/* Without every event, no count below would mean anything. */
 	TEST_ASSERT(!c->lost, "%lu trace events lost (lower -n)", c->lost);
