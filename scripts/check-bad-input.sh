@@ -30,7 +30,7 @@ for t in $(grep -v '^#' "$here/tests.list"); do
 		    "-x" "stray-argument"; do
 		eval "expect_error \"$t $args\" \"$out/$t\" $args"
 	done
-	if ! "$out/$t" -h | grep -q '^usage:'; then
+	if ! "$out/$t" -h | grep '^usage:' >/dev/null; then
 		echo "FAIL: $t -h prints no usage"
 		fail=1
 	fi

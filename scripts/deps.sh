@@ -11,7 +11,7 @@ pkgs=(gcc make libc6-dev perl bc flex bison libelf-dev libssl-dev rsync
       python3-ply python3-git)
 missing=()
 for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null ||
 		missing+=("$p")
 done
 [ ${#missing[@]} = 0 ] && exit 0

@@ -34,8 +34,9 @@ die() { echo "vm-run.sh: $*" >&2; exit 1; }
 for tool in qemu-system-x86_64 busybox cpio gzip gcc; do
 	command -v "$tool" >/dev/null || die "$tool not found (make deps installs it)"
 done
-busybox --list | grep -qx sh || die "busybox has no sh applet"
-file -L "$(command -v busybox)" | grep -q 'statically linked' ||
+# grep -q would quit early and, under pipefail, fail the pipeline (SIGPIPE).
+busybox --list | grep -x sh >/dev/null || die "busybox has no sh applet"
+file -L "$(command -v busybox)" | grep "statically linked" >/dev/null ||
 	die "busybox is not statically linked (install busybox-static)"
 
 modules=()
