@@ -49,35 +49,23 @@ static const struct slot_op slot_ops[] = {
 static bool verbose;
 
 /* Take the slot away from the guest's view: delete it or move it away. */
-static void slot_take_away(struct kvm_vm *vm, const struct slot_op *op,
-			   struct kvm_userspace_memory_region *saved)
+static void slot_take_away(struct kvm_vm *vm, const struct slot_op *op)
 {
-	struct userspace_mem_region *region = memslot2region(vm, op->slot);
-
-	saved->slot = op->slot;
-	saved->flags = region->region.flags;
-	saved->guest_phys_addr = region->region.guest_phys_addr;
-	saved->memory_size = region->region.memory_size;
-	saved->userspace_addr = region->region.userspace_addr;
 	if (op->move)
 		vm_mem_region_move(vm, op->slot, MOVED_GPA);
 	else
-		/* Delete, keeping the memory so the slot can come back. */
-		vm_set_user_memory_region(vm, op->slot, saved->flags,
-					  saved->guest_phys_addr, 0,
-					  (void *)saved->userspace_addr);
+		memslot_hide(vm, op->slot);
 }
 
-static void slot_put_back(struct kvm_vm *vm, const struct slot_op *op,
-			  struct kvm_userspace_memory_region *saved)
+static void slot_put_back(struct kvm_vm *vm, const struct slot_op *op)
 {
 	if (op->move)
-		vm_mem_region_move(vm, op->slot, saved->guest_phys_addr);
+		vm_mem_region_move(vm, op->slot,
+				   op->slot == UNSYNC_PT_SLOT ?
+					   UNSYNC_PT_GPA :
+					   UNSYNC_DATA_GPA);
 	else
-		vm_set_user_memory_region(vm, op->slot, saved->flags,
-					  saved->guest_phys_addr,
-					  saved->memory_size,
-					  (void *)saved->userspace_addr);
+		memslot_restore(vm, op->slot);
 }
 
 /*
@@ -111,7 +99,6 @@ static uint64_t nr_guest_tables(struct unsync_vm *uvm)
 static double run_round(const struct slot_op *op, bool zap_all,
 			uint64_t nr_pages, int round)
 {
-	struct kvm_userspace_memory_region saved;
 	struct zap_stats built, before, after;
 	uint64_t in_use, zapped, tables;
 	struct timespec start;
@@ -133,8 +120,8 @@ static double run_round(const struct slot_op *op, bool zap_all,
 
 	zap_stats_read(uvm->vm, &before, "before slot op");
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	slot_take_away(uvm->vm, op, &saved);
-	ms = timespec_to_ns(timespec_elapsed(start)) / 1e6;
+	slot_take_away(uvm->vm, op);
+	ms = ms_since(start);
 	zap_stats_read(uvm->vm, &after, "after slot op");
 
 	in_use = zap_stats_in_use(&before);
@@ -193,7 +180,7 @@ static double run_round(const struct slot_op *op, bool zap_all,
 
 	if (op->slot == UNSYNC_DATA_SLOT)
 		expect_mmio_read_of_data(uvm);
-	slot_put_back(uvm->vm, op, &saved);
+	slot_put_back(uvm->vm, op);
 	/* The guest re-reads every data page and finds its pattern. */
 	unsync_vm_build(uvm);
 

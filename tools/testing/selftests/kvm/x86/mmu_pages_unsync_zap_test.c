@@ -29,17 +29,6 @@
 
 static bool verbose;
 
-/* Milliseconds since @start. */
-static double ms_since(struct timespec start)
-{
-	return timespec_to_ns(timespec_elapsed(start)) / 1e6;
-}
-
-static void set_nr_mmu_pages(struct kvm_vm *vm, uint64_t goal)
-{
-	vm_ioctl(vm, KVM_SET_NR_MMU_PAGES, (void *)(unsigned long)goal);
-}
-
 /* Let the guest write its page tables again, under whatever pool is set. */
 static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 {

@@ -40,17 +40,11 @@ struct perf_row {
 	long restarts; /* -1: not exact here */
 };
 
-static double ms_since(struct timespec start)
-{
-	return timespec_to_ns(timespec_elapsed(start)) / 1e6;
-}
-
 static double timed_build(struct unsync_vm *uvm)
 {
 	struct timespec start;
 
-	vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES,
-		 (void *)(unsigned long)unsync_pool_pages(uvm->nr_pages));
+	set_nr_mmu_pages(uvm->vm, unsync_pool_pages(uvm->nr_pages));
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	unsync_vm_build(uvm);
 	return ms_since(start);
@@ -65,8 +59,7 @@ static double timed_shrink(struct unsync_vm *uvm, uint64_t *zapped)
 
 	zap_stats_read(uvm->vm, &before, "before shrink");
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES,
-		 (void *)(unsigned long)KVM_MIN_ALLOC_MMU_PAGES);
+	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
 	ms = ms_since(start);
 	zap_stats_read(uvm->vm, &after, "after shrink");
 	*zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
@@ -77,21 +70,16 @@ static double timed_shrink(struct unsync_vm *uvm, uint64_t *zapped)
 /* Delete the page-table memslot and put it back; time the delete. */
 static double timed_slot_delete(struct unsync_vm *uvm, uint64_t *zapped)
 {
-	struct userspace_mem_region *r =
-		memslot2region(uvm->vm, UNSYNC_PT_SLOT);
-	uint64_t gpa = r->region.guest_phys_addr;
-	uint64_t size = r->region.memory_size;
-	void *hva = (void *)r->region.userspace_addr;
 	struct zap_stats before, after;
 	struct timespec start;
 	double ms;
 
 	zap_stats_read(uvm->vm, &before, "before slot delete");
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	vm_set_user_memory_region(uvm->vm, UNSYNC_PT_SLOT, 0, gpa, 0, hva);
+	memslot_hide(uvm->vm, UNSYNC_PT_SLOT);
 	ms = ms_since(start);
 	zap_stats_read(uvm->vm, &after, "after slot delete");
-	vm_set_user_memory_region(uvm->vm, UNSYNC_PT_SLOT, 0, gpa, size, hva);
+	memslot_restore(uvm->vm, UNSYNC_PT_SLOT);
 	*zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
 	return ms;
 }

@@ -56,8 +56,7 @@ static void shrink_traced(struct unsync_vm *uvm, struct zap_trace *t,
 {
 	zap_stats_read(uvm->vm, before, "before shrink");
 	zap_trace_clear(t);
-	vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES,
-		 (void *)(unsigned long)KVM_MIN_ALLOC_MMU_PAGES);
+	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
 	zap_trace_collect(t, c);
 	zap_stats_read(uvm->vm, after, "after shrink");
 
@@ -247,8 +246,7 @@ static void skew_vm_create(struct skew_vm *s, uint64_t nr_pages,
 	/* The pool holds every root and the whole build. */
 	s->pool = unsync_pool_pages(nr_pages) + ROOTS_PER_VCPU * nr_root_vcpus;
 	s->uvm = __unsync_vm_create(nr_pages, nr_root_vcpus);
-	vm_ioctl(s->uvm->vm, KVM_SET_NR_MMU_PAGES,
-		 (void *)(unsigned long)s->pool);
+	set_nr_mmu_pages(s->uvm->vm, s->pool);
 	unsync_vm_write_page_tables(s->uvm, false);
 	add_root_vcpus(s->uvm, nr_root_vcpus);
 	zap_stats_read(s->uvm->vm, &stats, "after adding roots");
@@ -263,16 +261,14 @@ static void skew_vm_shrink(struct skew_vm *s)
 	struct zap_stats built;
 	double ms;
 
-	vm_ioctl(s->uvm->vm, KVM_SET_NR_MMU_PAGES,
-		 (void *)(unsigned long)s->pool);
+	set_nr_mmu_pages(s->uvm->vm, s->pool);
 	unsync_vm_build(s->uvm);
 	zap_stats_read(s->uvm->vm, &built, "after sync build");
 	TEST_ASSERT_EQ(built.mmu_unsync, 0);
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	vm_ioctl(s->uvm->vm, KVM_SET_NR_MMU_PAGES,
-		 (void *)(unsigned long)KVM_MIN_ALLOC_MMU_PAGES);
-	ms = timespec_to_ns(timespec_elapsed(start)) / 1e6;
+	set_nr_mmu_pages(s->uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
+	ms = ms_since(start);
 	if (!s->best_ms || ms < s->best_ms)
 		s->best_ms = ms;
 }

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "kvm_util.h"
 
@@ -91,6 +92,25 @@ void unsync_vm_free(struct unsync_vm *uvm);
 uint64_t unsync_pool_pages(uint64_t nr_pages);
 uint64_t unsync_max_pages(void);
 void vcpu_run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage);
+
+/*
+ * Delete a memslot from KVM but keep its memory and libkvm's record of it,
+ * so that memslot_restore() can give it back as it was.
+ */
+void memslot_hide(struct kvm_vm *vm, uint32_t slot);
+void memslot_restore(struct kvm_vm *vm, uint32_t slot);
+
+/* KVM_SET_NR_MMU_PAGES: the shadow page pool's goal. */
+static inline void set_nr_mmu_pages(struct kvm_vm *vm, uint64_t pages)
+{
+	vm_ioctl(vm, KVM_SET_NR_MMU_PAGES, (void *)(unsigned long)pages);
+}
+
+/* Milliseconds since @start (CLOCK_MONOTONIC). */
+static inline double ms_since(struct timespec start)
+{
+	return timespec_to_ns(timespec_elapsed(start)) / 1e6;
+}
 
 void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase);
 uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name);

@@ -310,8 +310,7 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	vcpu_args_set(uvm->vcpu, 1, nr_pages);
 
 	/* The default pool is ~2% of guest memory: keep every page built. */
-	vm_ioctl(vm, KVM_SET_NR_MMU_PAGES,
-		 (void *)(unsigned long)unsync_pool_pages(nr_pages));
+	set_nr_mmu_pages(vm, unsync_pool_pages(nr_pages));
 	return uvm;
 }
 
@@ -363,6 +362,26 @@ void vcpu_run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage)
 		TEST_FAIL("Unexpected ucall %lu, expected GUEST_SYNC(%lu)",
 			  uc.cmd, stage);
 	}
+}
+
+static void memslot_set_size(struct kvm_vm *vm, uint32_t slot, uint64_t size)
+{
+	struct kvm_userspace_memory_region2 *r =
+		&memslot2region(vm, slot)->region;
+
+	vm_set_user_memory_region(vm, slot, r->flags, r->guest_phys_addr, size,
+				  (void *)r->userspace_addr);
+}
+
+void memslot_hide(struct kvm_vm *vm, uint32_t slot)
+{
+	memslot_set_size(vm, slot, 0);
+}
+
+void memslot_restore(struct kvm_vm *vm, uint32_t slot)
+{
+	memslot_set_size(vm, slot,
+			 memslot2region(vm, slot)->region.memory_size);
 }
 
 uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name)
