@@ -523,6 +523,46 @@ uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
 static const char *tracefs;
 static struct zap_trace *open_trace;
 
+/*
+ * A file of the instance that is open keeps it busy: rmdir() of the
+ * instance fails with EBUSY.  So tracefs files are only open with the
+ * asynchronous fatal signals blocked (their handler runs after the close),
+ * and zap_trace_cleanup() closes the one a failed assertion left open.
+ */
+static const int async_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static int busy_fd = -1;
+
+static void block_async_signals(sigset_t *old)
+{
+	sigset_t set;
+	int i;
+
+	sigemptyset(&set);
+	for (i = 0; i < ARRAY_SIZE(async_signals); i++)
+		sigaddset(&set, async_signals[i]);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+static FILE *tracefs_fopen(const char *path, sigset_t *old)
+{
+	FILE *f;
+
+	block_async_signals(old);
+	f = fopen(path, "r");
+	if (f)
+		busy_fd = fileno(f);
+	else
+		sigprocmask(SIG_SETMASK, old, NULL);
+	return f;
+}
+
+static void tracefs_fclose(FILE *f, const sigset_t *old)
+{
+	busy_fd = -1;
+	fclose(f);
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 static const char *find_tracefs(void)
 {
 	static const char *const roots[] = { "/sys/kernel/tracing",
@@ -542,15 +582,23 @@ static const char *find_tracefs(void)
 /* Write @val to @path; 0 or -errno. */
 static int tracefs_write(const char *path, const char *val, bool append)
 {
-	int fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
 	ssize_t len = strlen(val), r;
+	sigset_t old;
+	int fd;
 
-	if (fd < 0)
-		return -errno;
-	r = write(fd, val, len);
-	if (r < 0)
+	block_async_signals(&old);
+	fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
+	if (fd < 0) {
 		r = -errno;
-	close(fd);
+	} else {
+		busy_fd = fd;
+		r = write(fd, val, len);
+		if (r < 0)
+			r = -errno;
+		busy_fd = -1;
+		close(fd);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return r == len ? 0 : r < 0 ? r : -EIO;
 }
 
@@ -653,22 +701,32 @@ static void remove_probes(void)
 	}
 }
 
-/* Best effort: runs at exit and from signal handlers, so it never asserts. */
+/*
+ * Best effort: runs at exit and from signal handlers, so it never asserts,
+ * and with the asynchronous signals blocked, so that none cuts it short.
+ */
 static void zap_trace_cleanup(void)
 {
-	struct zap_trace *t = open_trace;
+	struct zap_trace *t;
 	char path[256];
+	sigset_t old;
 
-	if (!t)
-		return;
+	block_async_signals(&old);
+	t = open_trace;
 	open_trace = NULL;
-	snprintf(path, sizeof(path), "%s/events/enable", t->instance);
-	tracefs_write(path, "0", false);
-	if (rmdir(t->instance))
-		fprintf(stderr, "rmdir(%s) failed, errno %d\n", t->instance,
-			errno);
-	if (t->exact)
-		remove_probes();
+	if (t) {
+		if (busy_fd >= 0)
+			close(busy_fd);
+		busy_fd = -1;
+		snprintf(path, sizeof(path), "%s/events/enable", t->instance);
+		tracefs_write(path, "0", false);
+		if (rmdir(t->instance))
+			fprintf(stderr, "rmdir(%s) failed, errno %d\n",
+				t->instance, errno);
+		if (t->exact)
+			remove_probes();
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static void zap_trace_signal(int sig)
@@ -739,6 +797,7 @@ void zap_trace_open(struct zap_trace *t)
 	static const int fatal_signals[] = { SIGINT,  SIGTERM, SIGHUP, SIGQUIT,
 					     SIGABRT, SIGSEGV, SIGBUS, SIGFPE };
 	char pid[16];
+	sigset_t old;
 	int i;
 
 	tracefs = find_tracefs();
@@ -749,13 +808,16 @@ void zap_trace_open(struct zap_trace *t)
 	memset(t, 0, sizeof(*t));
 	snprintf(t->instance, sizeof(t->instance), "%s/instances/%s%d", tracefs,
 		 TRACE_PREFIX, getpid());
-	TEST_ASSERT(!mkdir(t->instance, 0700), "mkdir(%s) failed, errno %d",
-		    t->instance, errno);
-	open_trace = t;
 	/* TEST_ASSERT() exits; libkvm's allocators abort(). */
 	atexit(zap_trace_cleanup);
 	for (i = 0; i < ARRAY_SIZE(fatal_signals); i++)
 		signal(fatal_signals[i], zap_trace_signal);
+	/* No signal between the mkdir() and the cleanup knowing of it. */
+	block_async_signals(&old);
+	TEST_ASSERT(!mkdir(t->instance, 0700), "mkdir(%s) failed, errno %d",
+		    t->instance, errno);
+	open_trace = t;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	trace_write(t, "buffer_size_kb", TRACE_BUFFER_KB);
 	snprintf(pid, sizeof(pid), "%d", getpid());
@@ -886,22 +948,23 @@ static uint64_t trace_lost(struct zap_trace *t)
 	char path[256], *line = NULL;
 	uint64_t lost = 0, hits, misses;
 	size_t cap = 0;
+	sigset_t old;
 	FILE *f;
 	int cpu;
 
 	for (cpu = 0;; cpu++) {
 		snprintf(path, sizeof(path), "%s/per_cpu/cpu%d/stats",
 			 t->instance, cpu);
-		f = fopen(path, "r");
+		f = tracefs_fopen(path, &old);
 		if (!f)
 			break;
 		while (getline(&line, &cap, f) > 0)
 			if (!strncmp(line, "overrun:", 8))
 				lost += strtoull(line + 8, NULL, 10);
-		fclose(f);
+		tracefs_fclose(f, &old);
 	}
 	snprintf(path, sizeof(path), "%s/kprobe_profile", tracefs);
-	f = t->exact ? fopen(path, "r") : NULL;
+	f = t->exact ? tracefs_fopen(path, &old) : NULL;
 	while (f && getline(&line, &cap, f) > 0) {
 		char name[128];
 
@@ -911,7 +974,7 @@ static uint64_t trace_lost(struct zap_trace *t)
 			lost += misses;
 	}
 	if (f)
-		fclose(f);
+		tracefs_fclose(f, &old);
 	free(line);
 	return lost;
 }
@@ -922,6 +985,7 @@ void zap_trace_collect(struct zap_trace *t, struct zap_counts *c)
 	struct zap_parser p = { .c = c, .exact = t->exact };
 	char path[256], *line = NULL;
 	size_t cap = 0;
+	sigset_t old;
 	FILE *f;
 
 	memset(c, 0, sizeof(*c));
@@ -929,13 +993,13 @@ void zap_trace_collect(struct zap_trace *t, struct zap_counts *c)
 	snprintf(p.walk_ret, sizeof(p.walk_ret), " walk_ret_%d: ", getpid());
 	snprintf(p.zap_ret, sizeof(p.zap_ret), " zap_ret_%d: ", getpid());
 	snprintf(path, sizeof(path), "%s/trace", t->instance);
-	f = fopen(path, "r");
+	f = tracefs_fopen(path, &old);
 	TEST_ASSERT(f, "fopen(%s) failed, errno %d", path, errno);
 	while (getline(&line, &cap, f) > 0)
 		if (line[0] != '#')
 			parse_trace_line(&p, line);
 	free(line);
-	fclose(f);
+	tracefs_fclose(f, &old);
 	c->lost += trace_lost(t);
 	TEST_ASSERT(!p.depth && !p.in_walk,
 		    "Trace ended inside a zap or walk (lost events?)");
