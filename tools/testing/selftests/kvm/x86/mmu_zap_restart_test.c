@@ -204,15 +204,21 @@ static void root_guest_code(uint64_t cr3_0, uint64_t cr3_1, uint64_t cr3_2,
  */
 static void add_root_vcpus(struct unsync_vm *uvm, int nr_vcpus)
 {
-	struct rlimit nofile = { nr_vcpus + 256, nr_vcpus + 256 };
+	rlim_t nr_fds = nr_vcpus + 256;
 	struct kvm_vm *vm = uvm->vm;
 	uint64_t cr3[ROOTS_PER_VCPU];
 	struct kvm_vcpu *vcpu;
+	struct rlimit nofile;
 	int v, i;
 
-	/* One fd per vCPU, as in kvm_create_max_vcpus. */
-	TEST_ASSERT(!setrlimit(RLIMIT_NOFILE, &nofile),
-		    "setrlimit(RLIMIT_NOFILE, %lu) failed", nofile.rlim_cur);
+	/* One fd per vCPU: raise the limit if it is lower, never lower it. */
+	TEST_ASSERT(!getrlimit(RLIMIT_NOFILE, &nofile), "getrlimit() failed");
+	if (nofile.rlim_cur < nr_fds) {
+		nofile.rlim_cur = nr_fds;
+		nofile.rlim_max = max(nofile.rlim_max, nr_fds);
+		TEST_ASSERT(!setrlimit(RLIMIT_NOFILE, &nofile),
+			    "setrlimit(RLIMIT_NOFILE, %lu) failed", nr_fds);
+	}
 
 	for (v = 1; v <= nr_vcpus; v++) {
 		vcpu = vm_vcpu_add(vm, v, root_guest_code);
