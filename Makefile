@@ -46,7 +46,7 @@ bench: build
 # default "50 4 12"; make check runs "5 2 1".
 SOAK ?= 50 4 12
 soak: build
-	scripts/soak.sh $(OUT) $(SOAK)
+	KDIR=$(KDIR) scripts/soak.sh $(OUT) $(SOAK)
 
 # The patch series (git format-patch) against the 6.12 and 7.3 trees.
 patches: deps
@@ -76,7 +76,7 @@ check: deps patches
 	scripts/check-bad-input.sh $(OUT)
 	scripts/run-tests.sh $(OUT)
 	scripts/mutants.sh "$(TREE)" $(OUT)
-	scripts/soak.sh $(OUT) 5 2 1
+	KDIR=$(KDIR) scripts/soak.sh $(OUT) 5 2 1
 	scripts/vm-run.sh $(OUT)
 
 # Install the Debian packages the targets need (only what is missing).

@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(gcc make libc6-dev perl bc flex bison libelf-dev libssl-dev rsync
       xz-utils cpio gzip file clang-format git
       qemu-system-x86 busybox-static dwarves gnuplot-nox bsdextrautils
-      python3-ply python3-git)
+      python3-ply python3-git valgrind libc6-dbg)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null ||

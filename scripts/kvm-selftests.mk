@@ -11,7 +11,11 @@ ZAP_ARCH_DIR := $(if $(wildcard x86_64/.),x86_64,x86)
 LIBKVM_$(ZAP_ARCH_DIR) += lib/$(ZAP_ARCH_DIR)/shadow_mmu.c
 TEST_GEN_PROGS_EXTENDED_$(ZAP_ARCH_DIR) += $(addprefix $(ZAP_ARCH_DIR)/,$(ZAP_TESTS))
 
-# One static binary serves the host and the QEMU initramfs alike.
+# One static binary serves the host and the QEMU initramfs alike;
+# ZAP_DYNAMIC=1 links dynamically, for valgrind (which cannot replace the
+# allocator of a static binary).
+ifneq ($(ZAP_DYNAMIC),1)
 LDFLAGS += -static
+endif
 
 include Makefile

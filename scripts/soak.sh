@@ -12,10 +12,13 @@ runs=${2:-50} par=${3:-4} kills=${4:-12}
 here=$(cd "$(dirname "$0")" && pwd)
 
 "$here/check-bad-input.sh" "$out"
+# The tests again, linked dynamically for valgrind, into OUT/valgrind.
+ZAP_DYNAMIC=1 "$here/build-tests.sh" "$("$here/get-tree.sh" ${KDIR:-})" "$out/valgrind" >"$out/valgrind.log" 2>&1 ||
+	{ tail -n 30 "$out/valgrind.log"; exit 1; }
 if [ -w /dev/kvm ] && [ -d /sys/kernel/debug/kvm ]; then
 	cp "$here/tests.list" "$out/"
 	"$here/soak-guest.sh" "$out" "$runs" "$par" "$kills"
 else
-	VM_SOAK=$runs,$par,$kills VM_MEM=8G \
+	VM_SOAK=$runs,$par,$kills VM_VALGRIND=$out/valgrind VM_MEM=8G \
 		VM_TIMEOUT=$((600 + runs * 180 + kills * 60)) "$here/vm-run.sh" "$out"
 fi

@@ -14,6 +14,8 @@
 #   VM_DIR=dir       where the initramfs and console log go (OUT/vm)
 #   VM_TESTS=a,b     run only these tests
 #   VM_SOAK=r,p,k    run scripts/soak-guest.sh (r runs, p at once, k kills)
+#   VM_VALGRIND=dir  add valgrind and the dynamically linked tests of dir
+#                    (the soak runs them under memcheck)
 #   TEST_ARGS="-n 8" arguments for every test
 #   VM_CPUS=1        guest CPUs (each a host thread under TCG; with 2, a
 #                    Debian 6.12 guest oopsed once on int3 in __schedule
@@ -68,6 +70,29 @@ for t in $(cat "$here/tests.list" "$here/bench.list" | grep -v '^#'); do
 	[ -x "$out/$t" ] || die "$out/$t not built (make build)"
 	cp "$out/$t" "$root/tests/"
 done
+# VM_VALGRIND=dir: the dynamically linked tests of dir, valgrind, and the
+# libraries they load with their debug symbols (valgrind needs ld.so's).
+if [ -n "${VM_VALGRIND:-}" ]; then
+	mkdir -p "$root/tests/valgrind"
+	for t in $(grep -v '^#' "$here/tests.list"); do
+		cp "$VM_VALGRIND/$t" "$root/tests/valgrind/"
+	done
+	libs=$(ldd "$root"/tests/valgrind/* /usr/bin/valgrind.bin |
+	       awk '$2 == "=>" { print $3 } /^\t\// { print $1 }' | sort -u)
+	for f in /usr/bin/valgrind{,.bin} /usr/libexec/valgrind/default.supp \
+		 /usr/libexec/valgrind/{memcheck-amd64-linux,vgpreload_{core,memcheck}-amd64-linux.so} \
+		 $libs; do
+		[ -f "$f" ] || die "$f not found (make deps installs valgrind, libc6-dbg)"
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+		id=$(readelf -n "$f" 2>/dev/null | sed -n 's/.*Build ID: //p') || true
+		dbg=/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug
+		if [ -n "$id" ] && [ -f "$dbg" ]; then
+			mkdir -p "$root$(dirname "$dbg")"
+			cp "$dbg" "$root$dbg"
+		fi
+	done
+fi
 for m in "${modules[@]}"; do
 	name=$(basename "${m%.xz}" .ko)
 	case $m in
