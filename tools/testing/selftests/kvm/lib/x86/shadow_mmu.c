@@ -723,8 +723,8 @@ static void zap_trace_cleanup(void)
 		if (rmdir(t->instance))
 			fprintf(stderr, "rmdir(%s) failed, errno %d\n",
 				t->instance, errno);
-		if (t->exact)
-			remove_probes();
+		/* Even if not exact yet: a signal may come mid add_probes(). */
+		remove_probes();
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
