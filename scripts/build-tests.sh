@@ -1,36 +1,46 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# build-tests.sh TREE OUT [EXTRA_CFLAGS]: lay this suite's files into TREE's
-# tools/testing/selftests/kvm (as symlinks, so edits here need no copy), build
-# libkvm, the tests in scripts/tests.list and the benchmarks in
-# scripts/bench.list with the tree's own selftests Makefile into OUT/build,
-# and put each binary at OUT/<test-name>.
+# build-tests.sh TREE OUT [EXTRA_CFLAGS]: build libkvm, this suite's library
+# and the tests in scripts/tests.list and scripts/bench.list with TREE's own
+# selftests Makefile, and put each binary at OUT/<test-name>.  TREE is left
+# exactly as it was: the build runs in OUT/src/<tree>, a mirror of TREE
+# (scripts/scratch-tree.sh: symlinks, with a real copy of the kvm selftests
+# folder) into which this suite's files are laid as symlinks, so edits here
+# need no copy.  Objects go to OUT/build/<tree>.
 set -euo pipefail
 
-tree=$1 out=$2 extra_cflags=${3:-}
+tree=$(cd "$1" && pwd)
+mkdir -p "$2"
+out=$(cd "$2" && pwd)
+extra_cflags=${3:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 src=$here/tools/testing/selftests/kvm
-kvm=$tree/tools/testing/selftests/kvm
+name=$(echo "$tree" | tr / _)
+mirror=$out/src/$name
+kvm=$mirror/tools/testing/selftests/kvm
+
+if [ ! -f "$mirror/.mirror-of" ] || [ "$(cat "$mirror/.mirror-of")" != "$tree" ]; then
+	"$here/scripts/scratch-tree.sh" "$tree" "$mirror"
+	echo "$tree" >"$mirror/.mirror-of"
+fi
 
 # The tree names the x86 folders x86_64 up to 6.13 and x86 after.
 arch=x86
 [ -d "$kvm/x86_64" ] && arch=x86_64
 
-ln -sfn "$src/include/x86/shadow_mmu.h" "$kvm/include/$arch/shadow_mmu.h"
-ln -sfn "$src/lib/x86/shadow_mmu.c" "$kvm/lib/$arch/shadow_mmu.c"
+libs=()
+while read -r f; do
+	dst=${f/x86/$arch}
+	ln -sfn "$src/$f" "$kvm/$dst"
+	case $f in lib/*.c) libs+=("$dst") ;; esac
+done < <(cd "$src" && find include lib x86 -name '*.[ch]' | sort)
 mapfile -t tests < <(cat "$here/scripts/tests.list" "$here/scripts/bench.list" | grep -v '^#')
-for t in "${tests[@]}"; do
-	ln -sfn "$src/x86/$t.c" "$kvm/$arch/$t.c"
-done
 
-# Objects of each tree in a folder of their own.
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-build=$out/build/$(echo "$tree" | tr / _)
+build=$out/build/$name
 mkdir -p "$build"
 make -C "$kvm" -f "$here/scripts/kvm-selftests.mk" \
-	OUTPUT="$build" ZAP_TESTS="${tests[*]}" \
+	OUTPUT="$build" ZAP_LIBS="${libs[*]}" ZAP_TESTS="${tests[*]}" \
 	EXTRA_CFLAGS="$extra_cflags" -j"$(nproc)" \
 	"${tests[@]/#/$build/$arch/}"
 

@@ -8,7 +8,7 @@
 
 ZAP_ARCH_DIR := $(if $(wildcard x86_64/.),x86_64,x86)
 
-LIBKVM_$(ZAP_ARCH_DIR) += lib/$(ZAP_ARCH_DIR)/shadow_mmu.c
+LIBKVM_$(ZAP_ARCH_DIR) += $(ZAP_LIBS)
 TEST_GEN_PROGS_EXTENDED_$(ZAP_ARCH_DIR) += $(addprefix $(ZAP_ARCH_DIR)/,$(ZAP_TESTS))
 
 # One static binary serves the host and the QEMU initramfs alike;

@@ -25,7 +25,7 @@ mirror() { # mirror SRC DST REL
 	done
 	if [ "$rel" = "$first" ]; then
 		cp -a "$src/$first" "$dst/$first"
-		# scripts/build-tests.sh lays this suite in as symlinks.
+		# An older build-tests.sh laid this suite into the tree as symlinks.
 		find "$dst/$first" -type l -delete
 	else
 		mirror "$src/$first" "$dst/$first" "${rel#*/}"
