@@ -65,9 +65,11 @@ commit() {
 		commit -q -s -F "$msgs/$1")
 }
 
-cp "$src/lib/x86/shadow_mmu.c" "$kvm/lib/$arch/"
-cp "$src/include/x86/shadow_mmu.h" "$kvm/include/$arch/"
-register "LIBKVM_$arch" "lib/$arch/shadow_mmu.c"
+for f in shadow_mmu zap_stats; do
+	cp "$src/lib/x86/$f.c" "$kvm/lib/$arch/"
+	cp "$src/include/x86/$f.h" "$kvm/include/$arch/"
+	register "LIBKVM_$arch" "lib/$arch/$f.c"
+done
 need CONFIG_DEBUG_FS=y
 commit 0001-library.txt
 

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "kvm_util.h"
+#include "zap_stats.h"
 
 #define UNSYNC_PT_SLOT 10
 #define UNSYNC_DATA_SLOT 11
@@ -33,16 +34,6 @@
 /* KVM_SET_NR_MMU_PAGES refuses goals below KVM_MIN_ALLOC_MMU_PAGES. */
 #define KVM_MIN_ALLOC_MMU_PAGES 64
 
-/*
- * vm_get_stat() takes the stat's name as a string up to 6.14 and as a bare
- * token (a macro) since 6.15.
- */
-#ifdef vm_get_stat
-#define shadow_mmu_stat(vm, name) vm_get_stat(vm, name)
-#else
-#define shadow_mmu_stat(vm, name) vm_get_stat(vm, #name)
-#endif
-
 #define UNSYNC_PATTERN(i) (0x5a5a000000000000ULL | (i))
 
 struct unsync_vm {
@@ -52,18 +43,6 @@ struct unsync_vm {
 	uint64_t nr_pages;
 	/* Guest page tables of the data and alias mappings, by level (1..3). */
 	uint64_t nr_guest_tables[4];
-};
-
-/*
- * The counters the tests use, read through the binary stats fd and the
- * per-VM debugfs folder at once (zap_stats_read() asserts they agree).
- */
-struct zap_stats {
-	uint64_t mmu_unsync;
-	uint64_t mmu_cache_miss;
-	uint64_t mmu_shadow_zapped;
-	uint64_t mmu_recycled;
-	uint64_t pages_4k;
 };
 
 /*
@@ -79,7 +58,7 @@ enum {
 
 /*
  * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM
- * shadows guest page tables and per-VM debugfs stats are readable.
+ * shadows guest page tables and has binary stats.
  */
 void shadow_mmu_require(void);
 /* Room for nr_extra_vcpus more vCPUs, with 8 page-table pages each. */
@@ -110,20 +89,6 @@ static inline void set_nr_mmu_pages(struct kvm_vm *vm, uint64_t pages)
 static inline double ms_since(struct timespec start)
 {
 	return timespec_to_ns(timespec_elapsed(start)) / 1e6;
-}
-
-void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase);
-uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name);
-
-/*
- * Shadow pages in use (KVM's n_used_mmu_pages): every created page counts
- * one mmu_cache_miss, every freed one an mmu_shadow_zapped.  Exact as long
- * as no active root was zapped: an active root is counted as zapped but
- * stays in use, and is counted again when its last user drops it.
- */
-static inline uint64_t zap_stats_in_use(const struct zap_stats *s)
-{
-	return s->mmu_cache_miss - s->mmu_shadow_zapped;
 }
 
 /*

@@ -41,8 +41,6 @@
 /* The PTE of each data page table that the guest writes to unsync it. */
 #define SCRIBBLE_INDEX 256
 
-#define DEBUGFS_KVM "/sys/kernel/debug/kvm"
-
 static inline uint64_t data_gva(uint64_t i)
 {
 	return UNSYNC_DATA_GVA + i * UNSYNC_STRIDE;
@@ -384,80 +382,18 @@ void memslot_restore(struct kvm_vm *vm, uint32_t slot)
 			 memslot2region(vm, slot)->region.memory_size);
 }
 
-uint64_t debugfs_vm_stat(struct kvm_vm *vm, const char *name)
-{
-	char path[128], buf[32];
-	ssize_t r;
-	int fd;
-
-	snprintf(path, sizeof(path), DEBUGFS_KVM "/%d-%d/%s", getpid(), vm->fd,
-		 name);
-	fd = open(path, O_RDONLY);
-	TEST_ASSERT(fd >= 0, "open(%s) failed, errno %d", path, errno);
-	r = read(fd, buf, sizeof(buf) - 1);
-	TEST_ASSERT(r > 0, "read(%s) failed, errno %d", path, errno);
-	close(fd);
-	buf[r] = '\0';
-	return strtoull(buf, NULL, 10);
-}
-
-/* The binary stats value of @name, checked against its debugfs file. */
-static uint64_t stat_both(struct kvm_vm *vm, const char *name, uint64_t binary,
-			  const char *phase)
-{
-	uint64_t from_debugfs = debugfs_vm_stat(vm, name);
-
-	TEST_ASSERT(binary == from_debugfs,
-		    "%s: %s is %lu in the binary stats but %lu in debugfs",
-		    phase, name, binary, from_debugfs);
-	return binary;
-}
-
-/*
- * Both interfaces read the same kvm->stat fields; nothing else runs in the
- * VM while the vCPU is stopped, so the two values must be identical.
- */
-void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
-{
-	s->mmu_unsync = stat_both(vm, "mmu_unsync",
-				  shadow_mmu_stat(vm, mmu_unsync), phase);
-	s->mmu_cache_miss = stat_both(vm, "mmu_cache_miss",
-				      shadow_mmu_stat(vm, mmu_cache_miss),
-				      phase);
-	s->mmu_shadow_zapped = stat_both(vm, "mmu_shadow_zapped",
-					 shadow_mmu_stat(vm, mmu_shadow_zapped),
-					 phase);
-	s->mmu_recycled = stat_both(vm, "mmu_recycled",
-				    shadow_mmu_stat(vm, mmu_recycled), phase);
-	s->pages_4k =
-		stat_both(vm, "pages_4k", shadow_mmu_stat(vm, pages_4k), phase);
-}
-
-static int read_param(const char *path)
-{
-	char c = 0;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0)
-		return -1;
-	if (read(fd, &c, 1) != 1)
-		c = 0;
-	close(fd);
-	return c == 'Y' || c == 'y' || c == '1';
-}
-
 /*
  * 1 if KVM shadows guest page tables, 0 if it uses TDP (EPT/NPT), -1 if
- * the host does not say.  A PVM host (kvm_pvm) has no TDP at all.
+ * the host does not say.  libkvm's kvm_is_tdp_enabled() reads the
+ * kvm_intel or kvm_amd module's parameter; a PVM host (kvm_pvm) has
+ * neither module, and no TDP at all.
  */
 static int shadow_paging_enabled(void)
 {
-	int tdp = read_param(host_cpu_is_intel ?
-				     "/sys/module/kvm_intel/parameters/ept" :
-				     "/sys/module/kvm_amd/parameters/npt");
-
-	if (tdp >= 0)
-		return !tdp;
+	if (!access(host_cpu_is_intel ? "/sys/module/kvm_intel" :
+					"/sys/module/kvm_amd",
+		    F_OK))
+		return !kvm_is_tdp_enabled();
 	if (!access("/sys/module/kvm_pvm", F_OK))
 		return 1;
 	return -1;
@@ -473,7 +409,7 @@ static bool probe_shadow_paging(void)
 	uint64_t unsync;
 
 	unsync_vm_build(uvm);
-	unsync = shadow_mmu_stat(uvm->vm, mmu_unsync);
+	unsync = zap_vm_stat(uvm->vm, mmu_unsync);
 	unsync_vm_free(uvm);
 	return unsync == 1;
 }
@@ -482,12 +418,8 @@ void shadow_mmu_require(void)
 {
 	int shadow;
 
-	/* debugfs, and so the per-VM stats, are root's only. */
-	__TEST_REQUIRE(!geteuid(), "Need root (per-VM stats are in debugfs)");
 	/* Opens /dev/kvm, and skips if there is none. */
-	TEST_REQUIRE(kvm_has_cap(KVM_CAP_NR_MEMSLOTS));
-	__TEST_REQUIRE(!access(DEBUGFS_KVM, R_OK | X_OK),
-		       "Need root and debugfs at /sys/kernel/debug");
+	TEST_REQUIRE(kvm_has_cap(KVM_CAP_BINARY_STATS_FD));
 	shadow = shadow_paging_enabled();
 	if (shadow < 0)
 		shadow = probe_shadow_paging();

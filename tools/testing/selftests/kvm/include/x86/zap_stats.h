@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The counters the shadow MMU zap tests read, per phase: from the VM's
+ * binary stats fd, cross-checked against the per-VM debugfs files
+ * (/sys/kernel/debug/kvm/<pid>-<vmfd>/) wherever those can be read.
+ */
+#ifndef SELFTEST_KVM_ZAP_STATS_H
+#define SELFTEST_KVM_ZAP_STATS_H
+
+#include <stdint.h>
+
+#include "kvm_util.h"
+
+/*
+ * vm_get_stat() takes the stat's name as a string up to 6.14 and as a bare
+ * token (a macro) since 6.15: the one version switch of this suite.
+ */
+#ifdef vm_get_stat
+#define zap_vm_stat(vm, name) vm_get_stat(vm, name)
+#else
+#define zap_vm_stat(vm, name) vm_get_stat(vm, #name)
+#endif
+
+struct zap_stats {
+	uint64_t mmu_unsync;
+	uint64_t mmu_cache_miss;
+	uint64_t mmu_shadow_zapped;
+	uint64_t mmu_recycled;
+	uint64_t pages_4k;
+	uint64_t remote_tlb_flush;
+	uint64_t remote_tlb_flush_requests;
+};
+
+/*
+ * Read every counter of struct zap_stats, with @phase naming the moment in
+ * an assertion message.  The first call says once, as a KTAP diagnostic,
+ * which counters debugfs cross-checked and why the others were not.
+ */
+void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase);
+
+/*
+ * Shadow pages in use (KVM's n_used_mmu_pages): every created page counts
+ * one mmu_cache_miss, every freed one an mmu_shadow_zapped.  Exact as long
+ * as no active root was zapped: an active root is counted as zapped but
+ * stays in use, and is counted again when its last user drops it.
+ */
+static inline uint64_t zap_stats_in_use(const struct zap_stats *s)
+{
+	return s->mmu_cache_miss - s->mmu_shadow_zapped;
+}
+
+#endif /* SELFTEST_KVM_ZAP_STATS_H */
