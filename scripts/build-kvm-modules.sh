@@ -18,6 +18,11 @@ CACHE=${CACHE:-$HOME/.cache/kvm-zap-selftests}
 src=$CACHE/kvm-src
 die() { echo "build-kvm-modules.sh: $*" >&2; exit 1; }
 
+# One build at a time in the shared build tree (two make mutants at once).
+mkdir -p "$CACHE"
+exec 9>"$CACHE/kvm-src.lock"
+flock 9
+
 deb=$("$here/debian-kernel.sh" headers)
 hdr=$(ls -d "$deb"/usr/src/linux-headers-*-amd64)
 release=${hdr##*/linux-headers-}
