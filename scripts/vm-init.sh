@@ -20,6 +20,16 @@ for m in $(cat /modules/order 2>/dev/null); do
 	insmod "/modules/$m.ko" $(cat "/modules/$m.params" 2>/dev/null) ||
 		echo "vm-init: insmod $m failed"
 done
+# Lock the kernel down once KVM is loaded (our rebuilt modules are
+# unsigned, and lockdown=integrity would refuse them): debugfs then refuses
+# KVM's writable stats files, as on a Secure Boot host.
+lockdown=$(sed -n 's/.*vmlockdown=\([a-z]*\).*/\1/p' /proc/cmdline)
+if [ -n "$lockdown" ]; then
+	mount -t securityfs securityfs /sys/kernel/security
+	echo "$lockdown" >/sys/kernel/security/lockdown ||
+		echo "vm-init: lockdown=$lockdown failed"
+	echo "vm-init: lockdown $(cat /sys/kernel/security/lockdown)"
+fi
 echo "vm-init: kernel $(uname -r), npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)" \
      "ept=$(cat /sys/module/kvm_intel/parameters/ept 2>/dev/null)"
 

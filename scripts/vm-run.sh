@@ -17,6 +17,8 @@
 #   VM_VALGRIND=dir  add valgrind and the dynamically linked tests of dir
 #                    (the soak runs them under memcheck)
 #   TEST_ARGS="-n 8" arguments for every test
+#   VM_LOCKDOWN=integrity  lock the guest kernel down once KVM is loaded,
+#                    as a Secure Boot host is (default; "" leaves it open)
 #   VM_CPUS=1        guest CPUs (each a host thread under TCG; with 2, a
 #                    Debian 6.12 guest oopsed once on int3 in __schedule
 #                    while static keys flipped: cross-CPU code patching)
@@ -110,6 +112,7 @@ append+=" vmtimeout=${TEST_TIMEOUT:-300}"
 [ -n "${VM_TESTS:-}" ] && append+=" vmtests=$VM_TESTS"
 [ -n "${TEST_ARGS:-}" ] && append+=" vmargs=$(echo "$TEST_ARGS" | tr ' ' '~')"
 [ -n "${VM_SOAK:-}" ] && append+=" vmsoak=$VM_SOAK"
+[ -n "${VM_LOCKDOWN-integrity}" ] && append+=" vmlockdown=${VM_LOCKDOWN-integrity}"
 
 echo "vm-run.sh: booting $(basename "$kernel") under QEMU (TCG), console log in $vm/console.log" >&2
 start=$(date +%s)
