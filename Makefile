@@ -19,7 +19,8 @@ TREE = $$(scripts/get-tree.sh $(KDIR))
 all: build
 
 # Build libkvm and the tests with the tree's own selftests Makefile.
-build: deps
+build:
+	scripts/deps.sh build
 	scripts/build-tests.sh "$(TREE)" $(OUT) "$(EXTRA_CFLAGS)"
 
 # The main job: run the suite on this machine's /dev/kvm, print KTAP.
@@ -30,6 +31,7 @@ run: build
 # KERNEL=bzImage boots a kernel of your own (KVM built in); KVM_TREE=tree
 # loads kvm modules built from that 6.12 tree into Debian's kernel.
 vm-run: build
+	scripts/deps.sh vm $(if $(KVM_TREE),modules)
 ifneq ($(KVM_TREE),)
 	scripts/build-kvm-modules.sh "$(KVM_TREE)" $(OUT)/kvm-modules
 	KVM_MODULES=$(OUT)/kvm-modules scripts/vm-run.sh $(OUT)
@@ -40,22 +42,26 @@ endif
 # The benchmark: zap cost per page over 1k..64k unsync pages (BENCH_ARGS=-L
 # adds 256k), restart counts, root skew; writes out/bench/zap.csv and .png.
 bench: build
+	scripts/deps.sh vm bench
 	scripts/bench.sh $(OUT) $(BENCH_ARGS)
 
 # The reliability soak (scripts/soak-guest.sh): SOAK="runs parallel kills",
 # default "50 4 12"; make check runs "5 2 1".
 SOAK ?= 50 4 12
 soak: build
+	scripts/deps.sh vm soak
 	KDIR=$(KDIR) scripts/soak.sh $(OUT) $(SOAK)
 
 # The patch series (git format-patch) against the 6.12 and 7.3 trees.
-patches: deps
+patches:
+	scripts/deps.sh build check
 	scripts/make-patches.sh "$$(KERNEL_TREE=6.12 scripts/get-tree.sh)" $(OUT)/patches/6.12
 	scripts/make-patches.sh "$$(KERNEL_TREE=7.3 scripts/get-tree.sh)" $(OUT)/patches/7.3
 
 # The mutation matrix: each mutants/*.patch applied to the tree's mmu.c,
 # kvm modules rebuilt, the suite run under QEMU; writes out/mutants.md.
 mutants: build
+	scripts/deps.sh vm modules
 	scripts/mutants.sh "$(TREE)" $(OUT)
 
 # The project's own checks: warnings as errors on both trees, style, bad
@@ -79,9 +85,10 @@ check: deps patches
 	KDIR=$(KDIR) scripts/soak.sh $(OUT) 5 2 1
 	scripts/vm-run.sh $(OUT)
 
-# Install the Debian packages the targets need (only what is missing).
+# Install the Debian packages of every target (only what is missing); each
+# target installs what it needs itself.
 deps:
-	scripts/deps.sh
+	scripts/deps.sh build vm modules bench soak check
 
 clean:
 	rm -rf $(OUT)

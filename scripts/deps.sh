@@ -1,14 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# deps.sh: install the Debian packages the Makefile's targets need, if any
-# is missing (apt-get needs root).
+# deps.sh GROUP...: install the Debian packages that the named groups of
+# Makefile targets need, if any is missing (apt-get needs root).  Each
+# target asks only for what it uses, so that "make run" installs no QEMU.
 set -euo pipefail
 
-pkgs=(gcc make libc6-dev perl bc flex bison libelf-dev libssl-dev rsync
-      xz-utils cpio gzip file clang-format git
-      qemu-system-x86 busybox-static dwarves gnuplot-nox bsdextrautils
-      python3-ply python3-git valgrind libc6-dbg)
+declare -A group=(
+	[build]="gcc make libc6-dev perl bc flex bison rsync xz-utils"
+	[vm]="qemu-system-x86 busybox-static cpio gzip file"
+	[modules]="libelf-dev libssl-dev dwarves"
+	[bench]="gnuplot-nox"
+	[soak]="valgrind libc6-dbg"
+	[check]="git clang-format python3-ply python3-git bsdextrautils"
+)
+pkgs=()
+for g in "${@:-build}"; do
+	[ -n "${group[$g]:-}" ] || { echo "deps.sh: no group $g (${!group[*]})" >&2; exit 2; }
+	read -ra p <<<"${group[$g]}"
+	pkgs+=("${p[@]}")
+done
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null ||

@@ -25,6 +25,13 @@ done
 # KVM's writable stats files, as on a Secure Boot host.
 lockdown=$(sed -n 's/.*vmlockdown=\([a-z]*\).*/\1/p' /proc/cmdline)
 if [ -n "$lockdown" ]; then
+	# qexit takes its I/O port before the lockdown forbids it.
+	/bin/qexit /tmp/qexit &
+	i=0
+	while [ ! -p /tmp/qexit ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 	mount -t securityfs securityfs /sys/kernel/security
 	echo "$lockdown" >/sys/kernel/security/lockdown ||
 		echo "vm-init: lockdown=$lockdown failed"
@@ -56,5 +63,10 @@ if dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|Call Trace'; then
 	rc=2
 fi
 sync
-/bin/qexit $rc
+if [ -p /tmp/qexit ]; then
+	echo $rc >/tmp/qexit
+	sleep 5
+else
+	/bin/qexit $rc
+fi
 poweroff -f

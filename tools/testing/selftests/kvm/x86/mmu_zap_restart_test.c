@@ -208,6 +208,20 @@ static void root_guest_code(uint64_t cr3_0, uint64_t cr3_1, uint64_t cr3_2,
 	asm volatile("outb %%al, %%dx" : : "a"(0), "d"(ROOTS_DONE_PORT));
 }
 
+/* Raise RLIMIT_NOFILE to @nr_fds if it is lower; never lower it. */
+static void raise_files_rlimit(rlim_t nr_fds)
+{
+	struct rlimit nofile;
+
+	TEST_ASSERT(!getrlimit(RLIMIT_NOFILE, &nofile), "getrlimit() failed");
+	if (nofile.rlim_cur >= nr_fds)
+		return;
+	nofile.rlim_cur = nr_fds;
+	nofile.rlim_max = max(nofile.rlim_max, nr_fds);
+	TEST_ASSERT(!setrlimit(RLIMIT_NOFILE, &nofile),
+		    "setrlimit(RLIMIT_NOFILE, %lu) failed", nr_fds);
+}
+
 /*
  * Add vCPUs that each load ROOTS_PER_VCPU copies of the top-level table,
  * before the guest builds anything else.  With @shared_roots every vCPU
@@ -219,21 +233,10 @@ static void root_guest_code(uint64_t cr3_0, uint64_t cr3_1, uint64_t cr3_2,
 static void add_root_vcpus(struct unsync_vm *uvm, int nr_vcpus,
 			   bool shared_roots)
 {
-	rlim_t nr_fds = nr_vcpus + 256;
 	struct kvm_vm *vm = uvm->vm;
 	uint64_t cr3[ROOTS_PER_VCPU];
 	struct kvm_vcpu *vcpu;
-	struct rlimit nofile;
 	int v, i;
-
-	/* One fd per vCPU: raise the limit if it is lower, never lower it. */
-	TEST_ASSERT(!getrlimit(RLIMIT_NOFILE, &nofile), "getrlimit() failed");
-	if (nofile.rlim_cur < nr_fds) {
-		nofile.rlim_cur = nr_fds;
-		nofile.rlim_max = max(nofile.rlim_max, nr_fds);
-		TEST_ASSERT(!setrlimit(RLIMIT_NOFILE, &nofile),
-			    "setrlimit(RLIMIT_NOFILE, %lu) failed", nr_fds);
-	}
 
 	for (v = 1; v <= nr_vcpus; v++) {
 		vcpu = vm_vcpu_add(vm, v, root_guest_code);
@@ -325,6 +328,8 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 	int rep;
 
 	nr_pages = max(nr_pages, (uint64_t)SKEW_MIN_PAGES);
+	/* One fd per vCPU of both VMs, and room for the rest. */
+	raise_files_rlimit(2 * nr_root_vcpus + 256);
 	skew_vm_create(&few, nr_pages, nr_root_vcpus, true);
 	skew_vm_create(&many, nr_pages, nr_root_vcpus, false);
 	for (rep = 0; rep < MAX_TIMING_REPS; rep++) {
