@@ -319,7 +319,9 @@ static void skew_vm_shrink(struct skew_vm *s)
  * the ratio isolates the walk past the extra roots, which a correct walk
  * passes once.  The shrinks are taken in turns (so that other load slows
  * both alike), and the fastest of each counts, in CPU time.  A ratio near
- * the bound earns more turns before it is judged.
+ * the bound earns more turns before it is judged.  Measured: a correct
+ * kernel 1.09-1.31 (PVM host), 1.15 (stock 6.12 under QEMU); a kernel
+ * that restarts after every zap 6.7 (stock 6.12 under QEMU).
  */
 static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 {
@@ -327,7 +329,7 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 	double ratio;
 	int rep;
 
-	nr_pages = max(nr_pages, (uint64_t)SKEW_MIN_PAGES);
+	nr_pages = max_t(uint64_t, nr_pages, SKEW_MIN_PAGES);
 	/* One fd per vCPU of both VMs, and room for the rest. */
 	raise_files_rlimit(2 * nr_root_vcpus + 256);
 	skew_vm_create(&few, nr_pages, nr_root_vcpus, true);
@@ -336,7 +338,10 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 		skew_vm_shrink(&few);
 		skew_vm_shrink(&many);
 		ratio = many.best_ms / few.best_ms;
-		if (rep + 1 >= TIMING_REPS && ratio < MAX_ROOT_SLOWDOWN * 3 / 4)
+		/* Clear either way: judge it now. */
+		if (rep + 1 >= TIMING_REPS &&
+		    (ratio < MAX_ROOT_SLOWDOWN * 3 / 4 ||
+		     ratio > MAX_ROOT_SLOWDOWN * 2))
 			break;
 	}
 	unsync_vm_free(few.uvm);
@@ -350,7 +355,7 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 	ksft_print_msg("root skew ratio %.2f (bound %.1f)\n", ratio,
 		       MAX_ROOT_SLOWDOWN);
 	TEST_ASSERT(ratio < MAX_ROOT_SLOWDOWN,
-		    "Shrink %.1fx slower behind %lu roots than behind %lu, max %.1fx",
+		    "Shrink %.1fx slower behind %lu roots than %lu, max %.1fx",
 		    ratio, many.roots, few.roots, MAX_ROOT_SLOWDOWN);
 	ksft_test_result_pass("root skew ratio %.2f\n", ratio);
 }
