@@ -196,9 +196,10 @@ static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
 
 static void help(const char *name)
 {
-	printf("usage: %s [-n pages] [-c cycles] [-v] [-h]\n"
+	printf("usage: %s [-n pages] [-c cycles] [-m mode] [-v] [-h]\n"
 	       " -n: unsync shadow pages to build (1..%lu, default %d)\n"
 	       " -c: build/shrink cycles (1..%d, default %d)\n"
+	       " -m: shadow or nested (default: what KVM can run)\n"
 	       " -v: print more detail\n",
 	       name, unsync_max_pages(), DEFAULT_NR_PAGES, MAX_NR_CYCLES,
 	       DEFAULT_NR_CYCLES);
@@ -211,7 +212,7 @@ int main(int argc, char *argv[])
 	struct unsync_vm *uvm;
 	struct zap_stats s;
 
-	while ((opt = getopt(argc, argv, "n:c:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:c:m:vh")) != -1) {
 		switch (opt) {
 		case 'n':
 			nr_pages = parse_flag_u64("-n", optarg, 1,
@@ -220,6 +221,9 @@ int main(int argc, char *argv[])
 		case 'c':
 			nr_cycles =
 				parse_flag_u64("-c", optarg, 1, MAX_NR_CYCLES);
+			break;
+		case 'm':
+			unsync_mode_parse(optarg);
 			break;
 		case 'v':
 			verbose = true;
