@@ -28,8 +28,8 @@ struct npt {
 /* Host: a new, empty NPT with its tables in @slot. */
 void npt_create(struct kvm_vm *vm, struct npt *npt, uint32_t slot);
 /* Map @l2_gpa to @gpa with a 4 KiB (level 1) or 2 MiB (level 2) entry. */
-void npt_map(struct kvm_vm *vm, struct npt *npt, uint64_t l2_gpa,
-	     uint64_t gpa, int level);
+void npt_map(struct kvm_vm *vm, struct npt *npt, uint64_t l2_gpa, uint64_t gpa,
+	     int level);
 /* Map memslot @slot one to one (L2 GPA == GPA), with 2 MiB entries. */
 void npt_map_memslot(struct kvm_vm *vm, struct npt *npt, uint32_t slot);
 /* GPA of the NPT table at @level (1: PT .. 4: PML4) mapping @l2_gpa. */
@@ -53,8 +53,7 @@ struct nested_svm {
 	uint64_t ncr3;
 };
 
-void nested_svm_init(struct kvm_vm *vm, struct nested_svm *svm,
-		     uint64_t ncr3);
+void nested_svm_init(struct kvm_vm *vm, struct nested_svm *svm, uint64_t ncr3);
 
 /*
  * Guest (L1, CPL0): enable SVM and fill the VMCB so that L2 starts at

@@ -60,14 +60,15 @@ void npt_create(struct kvm_vm *vm, struct npt *npt, uint32_t slot)
 }
 
 /* The entry at @level for @l2_gpa, allocating the tables above it. */
-static uint64_t *npt_entry(struct kvm_vm *vm, struct npt *npt,
-			   uint64_t l2_gpa, int level, bool alloc)
+static uint64_t *npt_entry(struct kvm_vm *vm, struct npt *npt, uint64_t l2_gpa,
+			   int level, bool alloc)
 {
 	uint64_t table = npt->root, *pte;
 	int l;
 
 	for (l = 4; l > level; l--) {
-		pte = (uint64_t *)addr_gpa2hva(vm, table) + npt_index(l2_gpa, l);
+		pte = (uint64_t *)addr_gpa2hva(vm, table) +
+		      npt_index(l2_gpa, l);
 		if (!(*pte & NPT_PRESENT)) {
 			TEST_ASSERT(alloc, "L2 GPA 0x%lx has no level-%d NPT",
 				    l2_gpa, l - 1);
@@ -81,8 +82,8 @@ static uint64_t *npt_entry(struct kvm_vm *vm, struct npt *npt,
 	return (uint64_t *)addr_gpa2hva(vm, table) + npt_index(l2_gpa, level);
 }
 
-void npt_map(struct kvm_vm *vm, struct npt *npt, uint64_t l2_gpa,
-	     uint64_t gpa, int level)
+void npt_map(struct kvm_vm *vm, struct npt *npt, uint64_t l2_gpa, uint64_t gpa,
+	     int level)
 {
 	uint64_t *pte;
 
@@ -112,11 +113,11 @@ uint64_t npt_table_gpa(struct kvm_vm *vm, struct npt *npt, uint64_t l2_gpa,
 const char *nested_npt_unsupported(void)
 {
 	if (host_cpu_is_intel)
-		return "nested mode needs AMD SVM with NPT (nested EPT is not written)";
+		return "nested mode needs AMD SVM with NPT (no nested EPT yet)";
 	if (!kvm_cpu_has(X86_FEATURE_SVM))
-		return "nested mode needs SVM, which KVM does not offer its guests (kvm_amd.nested=1)";
+		return "nested mode needs SVM (kvm_amd.nested=1)";
 	if (!kvm_cpu_has(X86_FEATURE_NPT))
-		return "nested mode needs NPT, which KVM does not offer its guests (kvm_amd.npt=1)";
+		return "nested mode needs NPT (kvm_amd.npt=1)";
 	return NULL;
 }
 
@@ -129,8 +130,8 @@ void nested_svm_init(struct kvm_vm *vm, struct nested_svm *svm, uint64_t ncr3)
 	g->ncr3 = ncr3;
 }
 
-static void vmcb_set_seg(struct vmcb_seg *seg, uint16_t selector,
-			 uint64_t base, uint32_t limit, uint32_t attr)
+static void vmcb_set_seg(struct vmcb_seg *seg, uint16_t selector, uint64_t base,
+			 uint32_t limit, uint32_t attr)
 {
 	seg->selector = selector;
 	seg->attrib = attr;
@@ -197,7 +198,7 @@ void nested_svm_run_to_vmmcall(struct nested_svm *svm)
 		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
 		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
 	__GUEST_ASSERT(vmcb->control.exit_code == SVM_EXIT_VMMCALL,
-		       "L2 exited with 0x%lx, info 0x%lx 0x%lx, expected VMMCALL",
+		       "L2 exit 0x%lx (0x%lx, 0x%lx), expected VMMCALL",
 		       (uint64_t)vmcb->control.exit_code,
 		       (uint64_t)vmcb->control.exit_info_1,
 		       (uint64_t)vmcb->control.exit_info_2);
