@@ -104,6 +104,28 @@ static void check_goal_below_minimum(struct unsync_vm *uvm, int cycle)
 			      KVM_MIN_ALLOC_MMU_PAGES);
 }
 
+/*
+ * Every page a shrink zapped counts once in mmu_recycled.  Nested mode:
+ * zapping a nested shadow page also zaps each child it leaves without a
+ * parent, recursively, and mmu_page_zap_pte() counts such a subtree as one
+ * page (kvm_mmu_prepare_zap_page() returns a bool, in 6.12 and 7.3 alike),
+ * so there mmu_recycled falls short by the rest of each subtree.
+ */
+static void check_recycled(uint64_t goal, uint64_t zapped, uint64_t recycled)
+{
+	bool ok = zapped == recycled;
+
+	if (unsync_mode == UNSYNC_MODE_NESTED) {
+		ok = recycled <= zapped && (recycled || !zapped);
+		if (zapped != recycled)
+			ksft_print_msg("  %lu not in mmu_recycled\n",
+				       zapped - recycled);
+	}
+	TEST_ASSERT(ok,
+		    "shrink to %lu: mmu_shadow_zapped +%lu, mmu_recycled +%lu",
+		    goal, zapped, recycled);
+}
+
 /* Shrink the pool to @goal and check what KVM zapped. */
 static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 {
@@ -136,9 +158,7 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	 * total that kvm_mmu_zap_oldest_mmu_pages() adds to mmu_recycled,
 	 * whether it was zapped on its own or as an unsync child.
 	 */
-	TEST_ASSERT(zapped == recycled,
-		    "shrink to %lu: mmu_shadow_zapped +%lu, mmu_recycled +%lu",
-		    goal, zapped, recycled);
+	check_recycled(goal, zapped, recycled);
 
 	/* Zapping frees shadow pages, it never creates one. */
 	TEST_ASSERT_EQ(after.mmu_cache_miss, before.mmu_cache_miss);
