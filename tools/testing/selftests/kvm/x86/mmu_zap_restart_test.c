@@ -403,6 +403,8 @@ int main(int argc, char *argv[])
 	}
 
 	ksft_print_header();
+	/* Not written for nested mode yet: skips where KVM uses TDP. */
+	unsync_mode = UNSYNC_MODE_SHADOW;
 	shadow_mmu_require();
 	if (!nr_root_vcpus)
 		nr_root_vcpus = min(DEFAULT_NR_ROOT_VCPUS,
