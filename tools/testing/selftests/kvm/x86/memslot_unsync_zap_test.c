@@ -157,8 +157,8 @@ static double run_round(const struct slot_op *op, bool zap_all,
 		 * that map L1's memory below them.
 		 */
 		TEST_ASSERT(zapped >= tables && zapped <= in_use,
-			    "round %d %s: zapped %lu, expected %lu..%lu",
-			    round, op->name, zapped, tables, in_use);
+			    "round %d %s: zapped %lu, expected %lu..%lu", round,
+			    op->name, zapped, tables, in_use);
 		TEST_ASSERT_EQ(after.mmu_unsync, 0);
 	} else if (op->slot == UNSYNC_PT_SLOT) {
 		/*
