@@ -543,7 +543,8 @@ void shadow_mmu_require(void)
 		__TEST_REQUIRE(!no_nested, "%s", no_nested);
 		break;
 	default:
-		__TEST_REQUIRE(shadow || !no_nested, "KVM uses TDP, and %s",
+		__TEST_REQUIRE(shadow || !no_nested,
+			       "KVM uses TDP (%s), and %s", needs_shadow,
 			       no_nested);
 		unsync_mode = shadow ? UNSYNC_MODE_SHADOW : UNSYNC_MODE_NESTED;
 	}
