@@ -343,7 +343,7 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 	double ratio;
 	int rep;
 
-	nr_pages = max(nr_pages, (uint64_t)SKEW_MIN_PAGES);
+	nr_pages = max_t(uint64_t, nr_pages, SKEW_MIN_PAGES);
 	/* One fd per vCPU of both VMs, and room for the rest. */
 	raise_files_rlimit(2 * nr_root_vcpus + 256);
 	skew_vm_create(&few, nr_pages, nr_root_vcpus, true);
@@ -366,7 +366,7 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 	ksft_print_msg("root skew ratio %.2f (bound %.1f)\n", ratio,
 		       MAX_ROOT_SLOWDOWN);
 	TEST_ASSERT(ratio < MAX_ROOT_SLOWDOWN,
-		    "Shrink %.1fx slower behind %lu roots than behind %lu, max %.1fx",
+		    "Shrink %.1fx slower behind %lu roots than %lu, max %.1fx",
 		    ratio, many.roots, few.roots, MAX_ROOT_SLOWDOWN);
 	ksft_test_result_pass("root skew ratio %.2f\n", ratio);
 }
