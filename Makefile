@@ -27,16 +27,18 @@ build:
 run: build
 	scripts/run-tests.sh $(OUT)
 
-# Run the suite under QEMU on Debian's stock 6.12 KVM with shadow paging.
+# Run the suite under QEMU on Debian's stock 6.12 KVM, once with shadow
+# paging (kvm_amd npt=0) and once with nested NPT (npt=1; VM_MODES=0 or 1
+# for one).
 # KERNEL=bzImage boots a kernel of your own (KVM built in); KVM_TREE=tree
 # loads kvm modules built from that 6.12 tree into Debian's kernel.
 vm-run: build
 	scripts/deps.sh vm $(if $(KVM_TREE),modules)
 ifneq ($(KVM_TREE),)
 	scripts/build-kvm-modules.sh "$(KVM_TREE)" $(OUT)/kvm-modules
-	KVM_MODULES=$(OUT)/kvm-modules scripts/vm-run.sh $(OUT)
+	KVM_MODULES=$(OUT)/kvm-modules scripts/vm-run-modes.sh $(OUT)
 else
-	scripts/vm-run.sh $(OUT)
+	scripts/vm-run-modes.sh $(OUT)
 endif
 
 # The benchmark: zap cost per page over 1k..64k unsync pages (BENCH_ARGS=-L
@@ -83,7 +85,7 @@ check: deps patches
 	scripts/run-tests.sh $(OUT)
 	QUICK=1 scripts/mutants.sh "$(TREE)" $(OUT)
 	KDIR=$(KDIR) scripts/soak.sh $(OUT) 5 2 1
-	scripts/vm-run.sh $(OUT)
+	scripts/vm-run-modes.sh $(OUT)
 
 # Install the Debian packages of every target (only what is missing); each
 # target installs what it needs itself.

@@ -65,7 +65,7 @@ commit() {
 		commit -q -s -F "$msgs/$1")
 }
 
-for f in shadow_mmu zap_stats; do
+for f in shadow_mmu zap_stats nested_npt; do
 	cp "$src/lib/x86/$f.c" "$kvm/lib/$arch/"
 	cp "$src/include/x86/$f.h" "$kvm/include/$arch/"
 	register "LIBKVM_$arch" "lib/$arch/$f.c"

@@ -12,6 +12,8 @@
 #   KVM_MODULES=dir  load kvm.ko and kvm-amd.ko from dir instead of Debian's
 #                    (scripts/build-kvm-modules.sh builds them from a tree)
 #   VM_DIR=dir       where the initramfs and console log go (OUT/vm)
+#   VM_NPT=1         load kvm_amd with npt=1: KVM uses TDP, and the tests
+#                    run in nested mode (an L1 hypervisor with nested NPT)
 #   VM_TESTS=a,b     run only these tests
 #   VM_SOAK=r,p,k    run scripts/soak-guest.sh (r runs, p at once, k kills)
 #   VM_VALGRIND=dir  add valgrind and the dynamically linked tests of dir
@@ -104,10 +106,11 @@ for m in "${modules[@]}"; do
 	echo "$name" >>"$root/modules/order"
 done
 # insmod does not read module options from the kernel command line.
-echo "npt=0" >"$root/modules/kvm-amd.params"
+npt=${VM_NPT:-0}
+echo "npt=$npt" >"$root/modules/kvm-amd.params"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$vm/initramfs.cpio.gz"
 
-append="console=ttyS0 panic=-1 oops=panic loglevel=4 kvm_amd.npt=0 kvm_intel.ept=0"
+append="console=ttyS0 panic=-1 oops=panic loglevel=4 kvm_amd.npt=$npt kvm_intel.ept=0"
 append+=" vmtimeout=${TEST_TIMEOUT:-300}"
 [ -n "${VM_TESTS:-}" ] && append+=" vmtests=$VM_TESTS"
 [ -n "${TEST_ARGS:-}" ] && append+=" vmargs=$(echo "$TEST_ARGS" | tr ' ' '~')"

@@ -148,6 +148,19 @@ static double run_round(const struct slot_op *op, bool zap_all,
 			    "round %d %s: zapped %lu, expected all %lu in use",
 			    round, op->name, zapped, in_use);
 		TEST_ASSERT_EQ(after.mmu_unsync, 0);
+	} else if (op->slot == UNSYNC_PT_SLOT &&
+		   unsync_mode == UNSYNC_MODE_NESTED) {
+		/*
+		 * Nested mode: every table of L1's NPT lies in the slot, its
+		 * root too, so each of their shadow pages is zapped, and with
+		 * them, as nested children left without a parent, the pages
+		 * that map L1's memory below them.  A passthrough root (5-level
+		 * TDP over L1's 4-level NPT) shadows no table and stays.
+		 */
+		TEST_ASSERT(zapped >= tables && zapped <= in_use,
+			    "round %d %s: zapped %lu, expected %lu..%lu", round,
+			    op->name, zapped, tables, in_use);
+		TEST_ASSERT_EQ(after.mmu_unsync, 0);
 	} else if (op->slot == UNSYNC_PT_SLOT) {
 		/*
 		 * kvm_mmu_zap_memslot_pages_and_flush() zaps each valid shadow
@@ -203,9 +216,10 @@ static void run_op(const struct slot_op *op, bool zap_all, uint64_t nr_pages,
 
 static void help(const char *name)
 {
-	printf("usage: %s [-n pages] [-r rounds] [-v] [-h]\n"
+	printf("usage: %s [-n pages] [-r rounds] [-m mode] [-v] [-h]\n"
 	       " -n: unsync shadow pages to build (1..%lu, default %d)\n"
 	       " -r: rounds of each slot operation (1..%d, default %d)\n"
+	       " -m: shadow or nested (default: what KVM can run)\n"
 	       " -v: print every round\n",
 	       name, unsync_max_pages(), DEFAULT_NR_PAGES, MAX_NR_ROUNDS,
 	       DEFAULT_NR_ROUNDS);
@@ -217,7 +231,7 @@ int main(int argc, char *argv[])
 	int nr_rounds = DEFAULT_NR_ROUNDS, opt, i;
 	bool can_disable_quirk;
 
-	while ((opt = getopt(argc, argv, "n:r:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:m:vh")) != -1) {
 		switch (opt) {
 		case 'n':
 			nr_pages = parse_flag_u64("-n", optarg, 1,
@@ -226,6 +240,9 @@ int main(int argc, char *argv[])
 		case 'r':
 			nr_rounds =
 				parse_flag_u64("-r", optarg, 1, MAX_NR_ROUNDS);
+			break;
+		case 'm':
+			unsync_mode_parse(optarg);
 			break;
 		case 'v':
 			verbose = true;

@@ -104,6 +104,28 @@ static void check_goal_below_minimum(struct unsync_vm *uvm, int cycle)
 			      KVM_MIN_ALLOC_MMU_PAGES);
 }
 
+/*
+ * Every page a shrink zapped counts once in mmu_recycled.  Nested mode:
+ * zapping a nested shadow page also zaps each child it leaves without a
+ * parent, recursively, and mmu_page_zap_pte() counts such a subtree as one
+ * page (kvm_mmu_prepare_zap_page() returns a bool, in 6.12 and 7.3 alike),
+ * so there mmu_recycled falls short by the rest of each subtree.
+ */
+static void check_recycled(uint64_t goal, uint64_t zapped, uint64_t recycled)
+{
+	bool ok = zapped == recycled;
+
+	if (unsync_mode == UNSYNC_MODE_NESTED) {
+		ok = recycled <= zapped && (recycled || !zapped);
+		if (zapped != recycled)
+			ksft_print_msg("  %lu not in mmu_recycled\n",
+				       zapped - recycled);
+	}
+	TEST_ASSERT(ok,
+		    "shrink to %lu: mmu_shadow_zapped +%lu, mmu_recycled +%lu",
+		    goal, zapped, recycled);
+}
+
 /* Shrink the pool to @goal and check what KVM zapped. */
 static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 {
@@ -136,9 +158,7 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	 * total that kvm_mmu_zap_oldest_mmu_pages() adds to mmu_recycled,
 	 * whether it was zapped on its own or as an unsync child.
 	 */
-	TEST_ASSERT(zapped == recycled,
-		    "shrink to %lu: mmu_shadow_zapped +%lu, mmu_recycled +%lu",
-		    goal, zapped, recycled);
+	check_recycled(goal, zapped, recycled);
 
 	/* Zapping frees shadow pages, it never creates one. */
 	TEST_ASSERT_EQ(after.mmu_cache_miss, before.mmu_cache_miss);
@@ -196,9 +216,10 @@ static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
 
 static void help(const char *name)
 {
-	printf("usage: %s [-n pages] [-c cycles] [-v] [-h]\n"
+	printf("usage: %s [-n pages] [-c cycles] [-m mode] [-v] [-h]\n"
 	       " -n: unsync shadow pages to build (1..%lu, default %d)\n"
 	       " -c: build/shrink cycles (1..%d, default %d)\n"
+	       " -m: shadow or nested (default: what KVM can run)\n"
 	       " -v: print more detail\n",
 	       name, unsync_max_pages(), DEFAULT_NR_PAGES, MAX_NR_CYCLES,
 	       DEFAULT_NR_CYCLES);
@@ -211,7 +232,7 @@ int main(int argc, char *argv[])
 	struct unsync_vm *uvm;
 	struct zap_stats s;
 
-	while ((opt = getopt(argc, argv, "n:c:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:c:m:vh")) != -1) {
 		switch (opt) {
 		case 'n':
 			nr_pages = parse_flag_u64("-n", optarg, 1,
@@ -220,6 +241,9 @@ int main(int argc, char *argv[])
 		case 'c':
 			nr_cycles =
 				parse_flag_u64("-c", optarg, 1, MAX_NR_CYCLES);
+			break;
+		case 'm':
+			unsync_mode_parse(optarg);
 			break;
 		case 'v':
 			verbose = true;

@@ -10,6 +10,12 @@
  * the data pages in another.  The guest runs at CPL3, where every KVM
  * shadows it natively (a PVM host emulates ring-0 code and builds no
  * shadow pages for it).
+ *
+ * Nested mode, for a KVM that uses TDP: the guest is an L1 hypervisor that
+ * runs an L2 with nested NPT (nested_npt.h).  L2 runs on L1's page tables
+ * and accesses the data; L1's NPT maps each data page with a level-1 NPT
+ * table of its own, in the page-table memslot, and the alias maps those
+ * NPT tables, so the same guest code unsyncs KVM's shadow of them.
  */
 #ifndef SELFTEST_KVM_SHADOW_MMU_H
 #define SELFTEST_KVM_SHADOW_MMU_H
@@ -19,6 +25,7 @@
 #include <time.h>
 
 #include "kvm_util.h"
+#include "nested_npt.h"
 #include "zap_stats.h"
 
 #define UNSYNC_PT_SLOT 10
@@ -28,6 +35,8 @@
 #define UNSYNC_DATA_GVA BIT_ULL(39) /* PML4 entry 1 */
 #define UNSYNC_ALIAS_GVA (128ULL << 39) /* PML4 entry 128 */
 #define UNSYNC_STRIDE (2ULL << 20)
+/* Nested mode: L2 GPA of data page 0, beyond L1's memory. */
+#define NESTED_DATA_L2_GPA (16ULL << 30)
 
 /* One guest PDPT maps 512 GiB, i.e. 256k strides of 2 MiB. */
 #define UNSYNC_MAX_PAGES (256 * 1024)
@@ -41,9 +50,28 @@ struct unsync_vm {
 	struct kvm_vcpu *vcpu;
 	uint64_t pgd; /* GPA of the guest's top-level table (CR3) */
 	uint64_t nr_pages;
-	/* Guest page tables of the data and alias mappings, by level (1..3). */
+	/*
+	 * Guest page tables of the data and alias mappings, by level (1..3);
+	 * in nested mode, L1's NPT tables of the data.
+	 */
 	uint64_t nr_guest_tables[4];
+	struct npt npt; /* nested mode: L1's NPT */
 };
+
+/*
+ * Where KVM's shadow pages come from: the guest's page tables (shadow
+ * mode, KVM without TDP) or an L1's NPT tables (nested mode, KVM with
+ * TDP).  shadow_mmu_require() picks the mode the host can run, unless
+ * unsync_mode_parse() (-m shadow|nested) forced one.
+ */
+enum unsync_mode {
+	UNSYNC_MODE_AUTO,
+	UNSYNC_MODE_SHADOW,
+	UNSYNC_MODE_NESTED,
+};
+
+extern enum unsync_mode unsync_mode;
+void unsync_mode_parse(const char *arg);
 
 /*
  * The guest writes every data page once, then loops: GUEST_SYNC(SHADOWED),
@@ -57,8 +85,9 @@ enum {
 };
 
 /*
- * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM
- * shadows guest page tables and has binary stats.
+ * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM has
+ * binary stats and can run the mode: shadow mode needs a KVM that shadows
+ * guest page tables, nested mode one that offers its guests SVM with NPT.
  */
 void shadow_mmu_require(void);
 /* Room for nr_extra_vcpus more vCPUs, with 8 page-table pages each. */

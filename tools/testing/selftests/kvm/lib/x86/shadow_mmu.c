@@ -16,6 +16,7 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "shadow_mmu.h"
+#include "svm_util.h"
 #include "ucall_common.h"
 
 /* GDT slots after libkvm's code (1), data (2) and 16-byte TSS (3-4). */
@@ -41,9 +42,16 @@
 /* The PTE of each data page table that the guest writes to unsync it. */
 #define SCRIBBLE_INDEX 256
 
+enum unsync_mode unsync_mode;
+
 static inline uint64_t data_gva(uint64_t i)
 {
 	return UNSYNC_DATA_GVA + i * UNSYNC_STRIDE;
+}
+
+static inline uint64_t nested_data_l2_gpa(uint64_t i)
+{
+	return NESTED_DATA_L2_GPA + i * UNSYNC_STRIDE;
 }
 
 static void unsync_guest_write_data(uint64_t nr_pages)
@@ -94,6 +102,39 @@ static void unsync_guest_code(uint64_t nr_pages)
 			unsync_guest_write_page_tables(nr_pages);
 		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
 		unsync_guest_check_data(nr_pages);
+	}
+}
+
+/* Nested mode: what L1 needs to run L2, and L2's share of the work. */
+static struct nested_svm nested_svm;
+static uint64_t nested_nr_pages;
+
+static void nested_l2_code(void)
+{
+	uint64_t nr_pages = READ_ONCE(nested_nr_pages);
+
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		vmmcall();
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
+/*
+ * The stages of unsync_guest_code(), with the data accessed by L2 through
+ * L1's NPT, and L1's level-1 NPT tables written through the alias.  Every
+ * nested VMRUN makes KVM sync the shadow pages of L1's NPT, so L1 writes
+ * them after L2 has exited and before it runs L2 again.
+ */
+static void nested_l1_code(uint64_t nr_pages)
+{
+	nested_svm_setup(&nested_svm, nested_l2_code);
+	for (;;) {
+		nested_svm_run_to_vmmcall(&nested_svm);
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		if (READ_ONCE(guest_write_page_tables))
+			unsync_guest_write_page_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
 	}
 }
 
@@ -196,6 +237,41 @@ static uint64_t guest_table_gpa(struct unsync_vm *uvm, uint64_t gva, int level)
 	return table;
 }
 
+/*
+ * Nested mode: L2 runs on L1's code and page tables, so the NPT maps slot 0
+ * and the page-table slot one to one, but data page i at its own 2 MiB
+ * stride of L2 memory with a 4 KiB entry: each data page has a level-1 NPT
+ * table of its own, which KVM shadows with a page of its own.  L1's
+ * mapping of data page i then points at that L2 address.
+ */
+static void nested_npt_build(struct unsync_vm *uvm)
+{
+	struct kvm_vm *vm = uvm->vm;
+	uint64_t i, *pte;
+
+	npt_create(vm, &uvm->npt, UNSYNC_PT_SLOT);
+	npt_map_memslot(vm, &uvm->npt, 0);
+	npt_map_memslot(vm, &uvm->npt, UNSYNC_PT_SLOT);
+	for (i = 0; i < uvm->nr_pages; i++) {
+		npt_map(vm, &uvm->npt, nested_data_l2_gpa(i),
+			UNSYNC_DATA_GPA + i * PAGE_SIZE, 1);
+		pte = addr_gpa2hva(vm, guest_table_gpa(uvm, data_gva(i), 1));
+		*pte = (*pte & ~X86_PTE_ADDR) | nested_data_l2_gpa(i);
+	}
+	nested_svm_init(vm, &nested_svm, uvm->npt.root);
+	nested_nr_pages = uvm->nr_pages;
+	sync_global_to_guest(vm, nested_nr_pages);
+}
+
+/* The table at @level that KVM shadows for data page @i. */
+static uint64_t data_table_gpa(struct unsync_vm *uvm, uint64_t i, int level)
+{
+	if (unsync_mode == UNSYNC_MODE_NESTED)
+		return npt_table_gpa(uvm->vm, &uvm->npt, nested_data_l2_gpa(i),
+				     level);
+	return guest_table_gpa(uvm, data_gva(i), level);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -205,24 +281,28 @@ static int cmp_u64(const void *a, const void *b)
 
 /*
  * Count the distinct guest page tables, per level, that map the data and
- * alias ranges.  KVM shadows each of them once the guest has walked it.
+ * alias ranges (nested mode: L1's NPT tables that map the data; L1's own
+ * page tables are not shadowed there).  KVM shadows each of them once the
+ * guest has walked it.
  */
 static void count_guest_tables(struct unsync_vm *uvm)
 {
-	uint64_t n = uvm->nr_pages, *gpas, gva, i, j;
+	bool nested = unsync_mode == UNSYNC_MODE_NESTED;
+	uint64_t n = uvm->nr_pages, *gpas, gva, i, j, m;
 	bool in_slot;
 	int level;
 
 	gpas = malloc(2 * n * sizeof(*gpas));
 	TEST_ASSERT(gpas, "malloc(%lu) failed", 2 * n * sizeof(*gpas));
 	for (level = 1; level <= 3; level++) {
-		for (i = 0; i < n; i++) {
-			gpas[2 * i] = guest_table_gpa(uvm, data_gva(i), level);
+		for (i = 0, m = 0; i < n; i++) {
+			gpas[m++] = data_table_gpa(uvm, i, level);
 			gva = UNSYNC_ALIAS_GVA + i * PAGE_SIZE;
-			gpas[2 * i + 1] = guest_table_gpa(uvm, gva, level);
+			if (!nested)
+				gpas[m++] = guest_table_gpa(uvm, gva, level);
 		}
-		qsort(gpas, 2 * n, sizeof(*gpas), cmp_u64);
-		for (i = 0, j = 0; i < 2 * n; i++) {
+		qsort(gpas, m, sizeof(*gpas), cmp_u64);
+		for (i = 0, j = 0; i < m; i++) {
 			in_slot = gpas[i] >= UNSYNC_PT_GPA &&
 				  gpas[i] < UNSYNC_DATA_GPA;
 			TEST_ASSERT(in_slot, "L%d table 0x%lx not in PT slot",
@@ -280,7 +360,10 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	uvm->nr_pages = nr_pages;
 	/* Slot 0 holds every vCPU's stack. */
 	vm = __vm_create(VM_SHAPE_DEFAULT, 1 + nr_extra_vcpus, 0);
-	uvm->vcpu = vm_vcpu_add(vm, 0, unsync_guest_code);
+	uvm->vcpu = vm_vcpu_add(vm, 0,
+				unsync_mode == UNSYNC_MODE_NESTED ?
+					nested_l1_code :
+					unsync_guest_code);
 	uvm->vm = vm;
 	vcpu_sregs_get(uvm->vcpu, &sregs);
 	TEST_ASSERT(!(sregs.cr4 & X86_CR4_LA57),
@@ -288,6 +371,9 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	uvm->pgd = sregs.cr3 & X86_PTE_ADDR;
 
 	pt_pages = pt_slot_pages(nr_pages) + nr_extra_vcpus * EXTRA_VCPU_TABLES;
+	/* Nested mode: L1's NPT too. */
+	if (unsync_mode == UNSYNC_MODE_NESTED)
+		pt_pages += pt_slot_pages(nr_pages);
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, UNSYNC_PT_GPA,
 				    UNSYNC_PT_SLOT, pt_pages, 0);
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, UNSYNC_DATA_GPA,
@@ -298,13 +384,17 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	vm->memslots[MEM_REGION_PT] = UNSYNC_PT_SLOT;
 	for (i = 0; i < nr_pages; i++)
 		virt_pg_map(vm, data_gva(i), UNSYNC_DATA_GPA + i * PAGE_SIZE);
+	if (unsync_mode == UNSYNC_MODE_NESTED)
+		nested_npt_build(uvm);
 	for (i = 0; i < nr_pages; i++)
 		virt_pg_map(vm, UNSYNC_ALIAS_GVA + i * PAGE_SIZE,
-			    guest_table_gpa(uvm, data_gva(i), 1));
+			    data_table_gpa(uvm, i, 1));
 	vm->memslots[MEM_REGION_PT] = pt_region;
 	count_guest_tables(uvm);
 
-	vcpu_enter_user_mode(uvm);
+	/* Nested mode: L1 runs at CPL0, where it can run SVM. */
+	if (unsync_mode != UNSYNC_MODE_NESTED)
+		vcpu_enter_user_mode(uvm);
 	vcpu_args_set(uvm->vcpu, 1, nr_pages);
 
 	/* The default pool is ~2% of guest memory: keep every page built. */
@@ -405,17 +495,37 @@ static int shadow_paging_enabled(void)
  */
 static bool probe_shadow_paging(void)
 {
-	struct unsync_vm *uvm = unsync_vm_create(1);
+	enum unsync_mode mode = unsync_mode;
+	struct unsync_vm *uvm;
 	uint64_t unsync;
 
+	unsync_mode = UNSYNC_MODE_SHADOW;
+	uvm = unsync_vm_create(1);
 	unsync_vm_build(uvm);
 	unsync = zap_vm_stat(uvm->vm, mmu_unsync);
 	unsync_vm_free(uvm);
+	unsync_mode = mode;
 	return unsync == 1;
+}
+
+void unsync_mode_parse(const char *arg)
+{
+	if (!strcmp(arg, "shadow")) {
+		unsync_mode = UNSYNC_MODE_SHADOW;
+	} else if (!strcmp(arg, "nested")) {
+		unsync_mode = UNSYNC_MODE_NESTED;
+	} else {
+		fprintf(stderr, "Invalid -m '%s': expected shadow or nested\n",
+			arg);
+		exit(KSFT_FAIL);
+	}
 }
 
 void shadow_mmu_require(void)
 {
+	static const char needs_shadow[] =
+		"needs kvm_intel.ept=0 or kvm_amd.npt=0";
+	const char *no_nested;
 	int shadow;
 
 	/* Opens /dev/kvm, and skips if there is none. */
@@ -423,8 +533,26 @@ void shadow_mmu_require(void)
 	shadow = shadow_paging_enabled();
 	if (shadow < 0)
 		shadow = probe_shadow_paging();
-	__TEST_REQUIRE(shadow,
-		       "KVM uses TDP (needs kvm_intel.ept=0 or kvm_amd.npt=0)");
+	no_nested = nested_npt_unsupported();
+
+	switch (unsync_mode) {
+	case UNSYNC_MODE_SHADOW:
+		__TEST_REQUIRE(shadow, "KVM uses TDP (%s)", needs_shadow);
+		break;
+	case UNSYNC_MODE_NESTED:
+		__TEST_REQUIRE(!no_nested, "%s", no_nested);
+		break;
+	default:
+		__TEST_REQUIRE(shadow || !no_nested,
+			       "KVM uses TDP (%s), and %s", needs_shadow,
+			       no_nested);
+		unsync_mode = shadow ? UNSYNC_MODE_SHADOW : UNSYNC_MODE_NESTED;
+	}
+	ksft_print_msg("%s mode: shadow pages of %s\n",
+		       unsync_mode == UNSYNC_MODE_NESTED ? "nested" : "shadow",
+		       unsync_mode == UNSYNC_MODE_NESTED ?
+			       "an L1's NPT tables" :
+			       "the guest's page tables");
 }
 
 uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
