@@ -11,6 +11,12 @@
  * of pages it zapped, which the walk adds to mmu_recycled.  Every page
  * zapped also bumps mmu_shadow_zapped once, so for a shrink the two
  * counters must move together, and the pool must end within its goal.
+ * A zapped page is freed only after every vCPU was asked to flush its TLB.
+ *
+ * Last, a guest keeps writing a shadowed level-2 table through a mapping
+ * of it as data: KVM emulates each write (the table is write-protected),
+ * detects the flooding and zaps the table's shadow page, after which the
+ * table is an ordinary page and the guest's writes to it go through.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +32,12 @@
 #define DEFAULT_NR_PAGES 2048
 #define DEFAULT_NR_CYCLES 3
 #define MAX_NR_CYCLES 100
+
+/* Where the flood phase maps a level-2 guest table as data: PML4 entry 129. */
+#define FLOOD_GVA (129ULL << 39)
+#define FLOOD_WRITES 16
+#define STAGE_FLOOD_SHADOWED 1
+#define STAGE_FLOOD_WRITTEN 2
 
 static bool verbose;
 
@@ -108,7 +120,7 @@ static void check_goal_below_minimum(struct unsync_vm *uvm, int cycle)
 static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 {
 	struct zap_stats before, after, again;
-	uint64_t in_use, zapped, recycled;
+	uint64_t in_use, zapped, recycled, flush_requests;
 	struct timespec start;
 	double ms;
 	bool ok;
@@ -124,11 +136,15 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	in_use = zap_stats_in_use(&after);
 	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
 	recycled = after.mmu_recycled - before.mmu_recycled;
+	flush_requests = after.remote_tlb_flush_requests -
+			 before.remote_tlb_flush_requests;
 	ksft_print_msg("cycle %d shrink to %lu: %.2f ms, zapped %lu/%lu\n",
 		       cycle, goal, ms, zapped, recycled);
 	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
 		       zap_stats_in_use(&before), in_use, before.mmu_unsync,
 		       after.mmu_unsync);
+	ksft_print_msg("  flush requests +%lu, flushes +%lu\n", flush_requests,
+		       after.remote_tlb_flush - before.remote_tlb_flush);
 
 	/*
 	 * The shrink skips active roots, so each page it zaps is freed: it
@@ -142,6 +158,18 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 
 	/* Zapping frees shadow pages, it never creates one. */
 	TEST_ASSERT_EQ(after.mmu_cache_miss, before.mmu_cache_miss);
+
+	/*
+	 * A zapped shadow page may still be reachable from a vCPU's TLB (or
+	 * paging-structure caches) until that vCPU flushes: KVM must request
+	 * a flush on every vCPU (kvm_flush_remote_tlbs(), counted in
+	 * remote_tlb_flush_requests) before it frees the page.  Whether the
+	 * request reached a vCPU (remote_tlb_flush) depends on a vCPU being
+	 * in guest mode on another CPU, so only the request is asserted.
+	 */
+	TEST_ASSERT(!zapped || flush_requests >= 1,
+		    "shrink to %lu: zapped %lu, remote_tlb_flush_requests +0",
+		    goal, zapped);
 
 	if (zap_stats_in_use(&before) > goal) {
 		/*
@@ -194,6 +222,138 @@ static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
 			      cycle, goal);
 }
 
+/* How often the flood guest writes the table in its next pass. */
+static uint64_t flood_writes;
+
+/*
+ * Flood guest (CPL3, like the library's): walk every data page once, so
+ * that KVM shadows every data table, then pass after pass write one entry
+ * of a level-2 table, mapped at FLOOD_GVA, with the value it holds.
+ */
+static void flood_guest_code(uint64_t nr_pages, uint64_t entry)
+{
+	uint64_t *pde = (uint64_t *)(FLOOD_GVA + entry * 8);
+	uint64_t i;
+
+	for (i = 0; i < nr_pages; i++)
+		READ_ONCE(*(uint64_t *)(UNSYNC_DATA_GVA + i * UNSYNC_STRIDE));
+	GUEST_SYNC(STAGE_FLOOD_SHADOWED);
+	for (;;) {
+		for (i = 0; i < READ_ONCE(flood_writes); i++)
+			WRITE_ONCE(*pde, READ_ONCE(*pde));
+		GUEST_SYNC(STAGE_FLOOD_WRITTEN);
+	}
+}
+
+/* What one pass of the flood guest moved. */
+struct flood_delta {
+	uint64_t pte_write; /* mmu_pte_write: emulated writes */
+	uint64_t flooded; /* mmu_flooded */
+	uint64_t zapped; /* mmu_shadow_zapped */
+	uint64_t flush_requests; /* remote_tlb_flush_requests */
+	uint64_t flushes; /* remote_tlb_flush */
+};
+
+/* One pass of the flood guest, with @nr_writes writes to the table. */
+static void flood_pass(struct unsync_vm *uvm, uint64_t nr_writes,
+		       struct flood_delta *d)
+{
+	struct zap_stats before, after;
+
+	flood_writes = nr_writes;
+	sync_global_to_guest(uvm->vm, flood_writes);
+	zap_stats_read(uvm->vm, &before, "before flood pass");
+	vcpu_run_to_sync(uvm->vcpu, STAGE_FLOOD_WRITTEN);
+	zap_stats_read(uvm->vm, &after, "after flood pass");
+
+	d->pte_write = after.mmu_pte_write - before.mmu_pte_write;
+	d->flooded = after.mmu_flooded - before.mmu_flooded;
+	d->zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
+	d->flush_requests = after.remote_tlb_flush_requests -
+			    before.remote_tlb_flush_requests;
+	d->flushes = after.remote_tlb_flush - before.remote_tlb_flush;
+	ksft_print_msg("flood pass, %lu writes: emulated +%lu, flooded +%lu\n",
+		       nr_writes, d->pte_write, d->flooded);
+	ksft_print_msg("  zapped +%lu, flush requests +%lu, flushes +%lu\n",
+		       d->zapped, d->flush_requests, d->flushes);
+}
+
+/*
+ * A VM whose guest runs flood_guest_code() on the level-2 table that maps
+ * the first data page, with every data table shadowed and none unsync.
+ */
+static struct unsync_vm *flood_vm_create(uint64_t nr_pages)
+{
+	struct unsync_vm *uvm = unsync_vm_create(nr_pages);
+	uint64_t pde_gpa, level;
+	struct kvm_regs regs;
+
+	pde_gpa = *unsync_guest_pte(uvm, UNSYNC_DATA_GVA, 3) & X86_PTE_ADDR;
+	virt_pg_map(uvm->vm, FLOOD_GVA, pde_gpa);
+	for (level = 4; level >= 1; level--)
+		*unsync_guest_pte(uvm, FLOOD_GVA, level) |= X86_PTE_USER;
+
+	/* Not yet run: start the flood guest where the library's would. */
+	vcpu_regs_get(uvm->vcpu, &regs);
+	regs.rip = (uint64_t)flood_guest_code;
+	vcpu_regs_set(uvm->vcpu, &regs);
+	vcpu_args_set(uvm->vcpu, 2, nr_pages, (UNSYNC_DATA_GVA >> 21) & 511);
+	vcpu_run_to_sync(uvm->vcpu, STAGE_FLOOD_SHADOWED);
+	return uvm;
+}
+
+static void check_write_flooding(uint64_t nr_pages)
+{
+	struct unsync_vm *uvm = flood_vm_create(nr_pages);
+	struct flood_delta ctl, flood, after;
+
+	/*
+	 * A pass without writes: what mmu_pte_write counts besides the
+	 * table's writes (kvm_mmu_track_write() counts every emulated write
+	 * to guest memory, and a PVM host emulates the guest's ring-0 ucall
+	 * handler).
+	 */
+	flood_pass(uvm, 0, &ctl);
+
+	flood_pass(uvm, FLOOD_WRITES, &flood);
+	/*
+	 * KVM write-protects every guest table it shadows, so the guest's
+	 * writes to the level-2 table are emulated (only a level-1 shadow
+	 * page can go unsync instead).  Writes that keep coming with no walk
+	 * through the table in between mean that the page is no longer used
+	 * as a page table (detect_write_flooding()): KVM zaps the table's
+	 * one shadow page, once.  Its children are sync, so nothing else goes
+	 * with it, and the zap requests a TLB flush.
+	 */
+	TEST_ASSERT(flood.pte_write > ctl.pte_write,
+		    "flood: %d writes, none emulated (mmu_pte_write +%lu)",
+		    FLOOD_WRITES, flood.pte_write);
+	TEST_ASSERT(flood.flooded == 1,
+		    "flood: %d writes, mmu_flooded +%lu, expected 1",
+		    FLOOD_WRITES, flood.flooded);
+	TEST_ASSERT(flood.zapped == 1,
+		    "flood: mmu_shadow_zapped +%lu, expected 1", flood.zapped);
+	TEST_ASSERT(flood.flush_requests >= 1,
+		    "flood: zapped %lu, remote_tlb_flush_requests +0",
+		    flood.zapped);
+	ksft_test_result_pass("write flooding zaps a level-2 table once\n");
+
+	flood_pass(uvm, FLOOD_WRITES, &after);
+	/*
+	 * The table's last shadow page is gone, so KVM no longer tracks
+	 * writes to it (unaccount_shadowed()): the guest's writes go to
+	 * memory, at most after one fault that maps the page writable, and
+	 * none is emulated.
+	 */
+	TEST_ASSERT(after.pte_write == ctl.pte_write,
+		    "after flood: mmu_pte_write +%lu, control +%lu",
+		    after.pte_write, ctl.pte_write);
+	TEST_ASSERT_EQ(after.flooded, 0);
+	TEST_ASSERT_EQ(after.zapped, 0);
+	ksft_test_result_pass("writes to an unshadowed table: none emulated\n");
+	unsync_vm_free(uvm);
+}
+
 static void help(const char *name)
 {
 	printf("usage: %s [-n pages] [-c cycles] [-v] [-h]\n"
@@ -239,7 +399,7 @@ int main(int argc, char *argv[])
 
 	ksft_print_header();
 	shadow_mmu_require();
-	ksft_set_plan(6 * nr_cycles);
+	ksft_set_plan(6 * nr_cycles + 2);
 
 	uvm = unsync_vm_create(nr_pages);
 	ksft_print_msg("%lu data pages; guest tables L1 %lu, L2 %lu, L3 %lu\n",
@@ -264,5 +424,7 @@ int main(int argc, char *argv[])
 	}
 
 	unsync_vm_free(uvm);
+
+	check_write_flooding(nr_pages);
 	ksft_finished();
 }
