@@ -44,13 +44,16 @@ struct slot_op {
 	const char *name;
 	uint32_t slot;
 	bool move;
+	bool root; /* the guest's top-level table (CR3) lies in the slot */
 };
 
 static const struct slot_op slot_ops[] = {
-	{ "delete page-table slot", UNSYNC_PT_SLOT, false },
-	{ "move page-table slot", UNSYNC_PT_SLOT, true },
-	{ "delete data slot", UNSYNC_DATA_SLOT, false },
-	{ "move data slot", UNSYNC_DATA_SLOT, true },
+	{ "delete page-table slot", UNSYNC_PT_SLOT, false, false },
+	{ "move page-table slot", UNSYNC_PT_SLOT, true, false },
+	{ "delete data slot", UNSYNC_DATA_SLOT, false, false },
+	{ "move data slot", UNSYNC_DATA_SLOT, true, false },
+	{ "delete page-table slot with CR3", UNSYNC_PT_SLOT, false, true },
+	{ "move page-table slot with CR3", UNSYNC_PT_SLOT, true, true },
 };
 
 static bool verbose;
@@ -143,6 +146,24 @@ static void expect_mmio_read_of_data(struct unsync_vm *uvm)
 }
 
 /*
+ * Give the vCPU a top-level table in the page-table slot: a copy of
+ * libkvm's (slot 0), loaded into CR3 before the vCPU first runs, so that
+ * the vCPU's root shadow page is one of the slot's.
+ */
+static void put_root_in_pt_slot(struct unsync_vm *uvm)
+{
+	uint64_t pml4 =
+		vm_phy_page_alloc(uvm->vm, UNSYNC_PT_GPA, UNSYNC_PT_SLOT);
+	struct kvm_sregs sregs;
+
+	memcpy(addr_gpa2hva(uvm->vm, pml4), addr_gpa2hva(uvm->vm, uvm->pgd),
+	       PAGE_SIZE);
+	vcpu_sregs_get(uvm->vcpu, &sregs);
+	sregs.cr3 = (sregs.cr3 & ~X86_PTE_ADDR) | pml4;
+	vcpu_sregs_set(uvm->vcpu, &sregs);
+}
+
+/*
  * With the page-table slot gone, the guest's first data read walks into a
  * table that no memslot backs: KVM's walk of the guest tables fails there
  * and it must inject a not-present #PF for the address the guest read,
@@ -188,6 +209,8 @@ static double run_round(const struct slot_op *op, bool zap_all,
 
 	uvm = unsync_vm_create(nr_pages);
 	put_table_at_slot_end(uvm);
+	if (op->root)
+		put_root_in_pt_slot(uvm);
 	vm_install_exception_handler(uvm->vm, PF_VECTOR, guest_pf_handler);
 	if (!zap_all)
 		vm_enable_cap(uvm->vm, KVM_CAP_DISABLE_QUIRKS2,
@@ -256,16 +279,18 @@ static double run_round(const struct slot_op *op, bool zap_all,
 		/*
 		 * kvm_mmu_zap_memslot_pages_and_flush() zaps each valid shadow
 		 * page of a guest page table in the slot: every data and alias
-		 * table, at all three levels, and nothing else (the root and
-		 * libkvm's tables lie in slot 0).  That includes the tables at
-		 * the slot's first and last page: a shadow page left behind
-		 * would point into memory that is gone.  All unsync pages were data
-		 * tables.  Every 4K mapping of the data and of the alias lived
-		 * in a zapped level-1 page.
+		 * table, at all three levels, and nothing else (libkvm's tables
+		 * lie in slot 0).  That includes the tables at the slot's first
+		 * and last page: a shadow page left behind would point into
+		 * memory that is gone.  With CR3 in the slot the vCPU's root
+		 * goes too, although in use: it is counted as zapped and freed
+		 * when the vCPU drops it.  All unsync pages were data tables.
+		 * Every 4K mapping of the data and of the alias lived in a
+		 * zapped level-1 page.
 		 */
-		TEST_ASSERT(zapped == tables,
+		TEST_ASSERT(zapped == tables + op->root,
 			    "round %d %s: zapped %lu, expected %lu tables",
-			    round, op->name, zapped, tables);
+			    round, op->name, zapped, tables + op->root);
 		TEST_ASSERT_EQ(after.mmu_unsync, 0);
 		TEST_ASSERT_EQ(before.pages_4k - after.pages_4k, 2 * nr_pages);
 	} else {
@@ -284,12 +309,18 @@ static double run_round(const struct slot_op *op, bool zap_all,
 	if (!zap_all)
 		TEST_ASSERT_EQ(zap_stats_in_use(&after), in_use - zapped);
 
+	/* Without its top-level table the vCPU cannot run at all. */
 	if (op->slot == UNSYNC_DATA_SLOT)
 		expect_mmio_read_of_data(uvm);
-	else
+	else if (!op->root)
 		expect_page_fault_on_data(uvm);
 	slot_put_back(uvm->vm, op);
-	/* The guest re-reads every data page and finds its pattern. */
+	/*
+	 * The guest re-reads every data page and finds its pattern.  Where
+	 * the vCPU's root was zapped in use, KVM marked it invalid and asked
+	 * the vCPU to drop it (KVM_REQ_MMU_FREE_OBSOLETE_ROOTS): the vCPU must
+	 * load a new root from CR3, or fault through the dead one forever.
+	 */
 	unsync_vm_build(uvm);
 
 	unsync_vm_free(uvm);
