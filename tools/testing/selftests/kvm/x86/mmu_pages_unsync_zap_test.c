@@ -421,13 +421,16 @@ static bool own_cgroup(bool v2, char *path, size_t size)
 	FILE *f = fopen("/proc/self/cgroup", "r");
 
 	while (f && !found && getline(&line, &cap, f) > 0) {
+		/* "id:controllers:path"; v2's is "0::path". */
 		ctrl = strchr(line, ':');
-		rest = ctrl ? strchr(ctrl + 1, ':') : NULL;
+		if (!ctrl)
+			continue;
+		*ctrl++ = '\0';
+		rest = strchr(ctrl, ':');
 		if (!rest)
 			continue;
 		*rest++ = '\0';
 		rest[strcspn(rest, "\n")] = '\0';
-		ctrl++;
 		if (v2 ? !strcmp(line, "0") && !*ctrl :
 			 !!strstr(ctrl, "memory")) {
 			snprintf(path, size, "%s", rest);
