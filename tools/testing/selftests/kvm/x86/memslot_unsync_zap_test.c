@@ -79,8 +79,10 @@ static uint64_t data_gva(uint64_t i)
  * A per-slot zap walks the slot's gfns from the first to the last.  The
  * first page of the page-table slot holds the data's level-3 table (the
  * first table libkvm allocated there); move the level-1 table of the last
- * data page, and the alias entry through which the guest writes it, to the
- * slot's last page, so both edges hold a table the guest walks.
+ * alias page to the slot's last page, so both edges hold a table that the
+ * guest walks.  Neither can be zapped along with another page: the level-3
+ * table's parent is the root, outside the slot, and the alias tables stay
+ * sync (an unsync level-1 table would go with its zapped parent).
  */
 static void put_table_at_slot_end(struct unsync_vm *uvm)
 {
@@ -88,20 +90,16 @@ static void put_table_at_slot_end(struct unsync_vm *uvm)
 		memslot2region(uvm->vm, UNSYNC_PT_SLOT);
 	uint64_t first = r->region.guest_phys_addr;
 	uint64_t last = first + r->region.memory_size - PAGE_SIZE;
-	uint64_t n = uvm->nr_pages - 1, old;
-	uint64_t *pde = unsync_guest_pte(uvm, data_gva(n), 2);
-	uint64_t *alias_pte =
-		unsync_guest_pte(uvm, UNSYNC_ALIAS_GVA + n * PAGE_SIZE, 1);
+	uint64_t alias = UNSYNC_ALIAS_GVA + (uvm->nr_pages - 1) * PAGE_SIZE;
+	uint64_t *pde = unsync_guest_pte(uvm, alias, 2), old;
 
 	TEST_ASSERT_EQ(*unsync_guest_pte(uvm, data_gva(0), 4) & X86_PTE_ADDR,
 		       first);
 	old = *pde & X86_PTE_ADDR;
-	TEST_ASSERT_EQ(*alias_pte & X86_PTE_ADDR, old);
 	TEST_ASSERT_EQ(vm_phy_page_alloc(uvm->vm, last, UNSYNC_PT_SLOT), last);
 	memcpy(addr_gpa2hva(uvm->vm, last), addr_gpa2hva(uvm->vm, old),
 	       PAGE_SIZE);
 	*pde = (*pde & ~X86_PTE_ADDR) | last;
-	*alias_pte = (*alias_pte & ~X86_PTE_ADDR) | last;
 }
 
 /* Take the slot away from the guest's view: delete it or move it away. */
