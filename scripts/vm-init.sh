@@ -12,6 +12,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+# cgroup v2 with the memory controller: the tests measure freed memory.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mkdir -p /dev/shm /tmp
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /tmp

@@ -12,12 +12,15 @@
  * (kvm_mmu_zap_memslot_pages_and_flush()).
  *
  * The guest's data and alias page tables lie in one memslot, its data pages
- * in another.  Each round builds a fresh VM, so that the pages in use are
- * known exactly (no root has been zapped yet).
+ * in another; the page-table slot holds a guest page table at its first and
+ * at its last page, the edges of a per-slot zap.  Each round builds a fresh
+ * VM, so that the pages in use are known exactly (no root has been zapped
+ * yet).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,20 +36,71 @@
 /* Where a moved slot goes: far above both slots, below 1 TiB. */
 #define MOVED_GPA (64ULL << 30)
 
+/* The guest's #PF handler reports a fault with this GUEST_SYNC stage. */
+#define STAGE_PAGE_FAULT 14
+#define PF_ERROR_USER BIT_ULL(2)
+
 struct slot_op {
 	const char *name;
 	uint32_t slot;
 	bool move;
+	bool root; /* the guest's top-level table (CR3) lies in the slot */
 };
 
 static const struct slot_op slot_ops[] = {
-	{ "delete page-table slot", UNSYNC_PT_SLOT, false },
-	{ "move page-table slot", UNSYNC_PT_SLOT, true },
-	{ "delete data slot", UNSYNC_DATA_SLOT, false },
-	{ "move data slot", UNSYNC_DATA_SLOT, true },
+	{ "delete page-table slot", UNSYNC_PT_SLOT, false, false },
+	{ "move page-table slot", UNSYNC_PT_SLOT, true, false },
+	{ "delete data slot", UNSYNC_DATA_SLOT, false, false },
+	{ "move data slot", UNSYNC_DATA_SLOT, true, false },
+	{ "delete page-table slot with CR3", UNSYNC_PT_SLOT, false, true },
+	{ "move page-table slot with CR3", UNSYNC_PT_SLOT, true, true },
 };
 
 static bool verbose;
+
+/*
+ * A fault taken at CPL3: report the address and error code, then return,
+ * so the guest retries the access once the host has put the slot back.
+ */
+static void guest_pf_handler(struct ex_regs *regs)
+{
+	uint64_t cr2;
+
+	asm volatile("mov %%cr2, %0" : "=r"(cr2));
+	GUEST_SYNC_ARGS(STAGE_PAGE_FAULT, cr2, regs->error_code, 0, 0);
+}
+
+static uint64_t data_gva(uint64_t i)
+{
+	return UNSYNC_DATA_GVA + i * UNSYNC_STRIDE;
+}
+
+/*
+ * A per-slot zap walks the slot's gfns from the first to the last.  The
+ * first page of the page-table slot holds the data's level-3 table (the
+ * first table libkvm allocated there); move the level-1 table of the last
+ * alias page to the slot's last page, so both edges hold a table that the
+ * guest walks.  Neither can be zapped along with another page: the level-3
+ * table's parent is the root, outside the slot, and the alias tables stay
+ * sync (an unsync level-1 table would go with its zapped parent).
+ */
+static void put_table_at_slot_end(struct unsync_vm *uvm)
+{
+	struct userspace_mem_region *r =
+		memslot2region(uvm->vm, UNSYNC_PT_SLOT);
+	uint64_t first = r->region.guest_phys_addr;
+	uint64_t last = first + r->region.memory_size - PAGE_SIZE;
+	uint64_t alias = UNSYNC_ALIAS_GVA + (uvm->nr_pages - 1) * PAGE_SIZE;
+	uint64_t *pde = unsync_guest_pte(uvm, alias, 2), old;
+
+	TEST_ASSERT_EQ(*unsync_guest_pte(uvm, data_gva(0), 4) & X86_PTE_ADDR,
+		       first);
+	old = *pde & X86_PTE_ADDR;
+	TEST_ASSERT_EQ(vm_phy_page_alloc(uvm->vm, last, UNSYNC_PT_SLOT), last);
+	memcpy(addr_gpa2hva(uvm->vm, last), addr_gpa2hva(uvm->vm, old),
+	       PAGE_SIZE);
+	*pde = (*pde & ~X86_PTE_ADDR) | last;
+}
 
 /* Take the slot away from the guest's view: delete it or move it away. */
 static void slot_take_away(struct kvm_vm *vm, const struct slot_op *op)
@@ -89,6 +143,52 @@ static void expect_mmio_read_of_data(struct unsync_vm *uvm)
 	memcpy(run->mmio.data, &val, sizeof(val));
 }
 
+/*
+ * Give the vCPU a top-level table in the page-table slot: a copy of
+ * libkvm's (slot 0), loaded into CR3 before the vCPU first runs, so that
+ * the vCPU's root shadow page is one of the slot's.
+ */
+static void put_root_in_pt_slot(struct unsync_vm *uvm)
+{
+	uint64_t pml4 =
+		vm_phy_page_alloc(uvm->vm, UNSYNC_PT_GPA, UNSYNC_PT_SLOT);
+	struct kvm_sregs sregs;
+
+	memcpy(addr_gpa2hva(uvm->vm, pml4), addr_gpa2hva(uvm->vm, uvm->pgd),
+	       PAGE_SIZE);
+	vcpu_sregs_get(uvm->vcpu, &sregs);
+	sregs.cr3 = (sregs.cr3 & ~X86_PTE_ADDR) | pml4;
+	vcpu_sregs_set(uvm->vcpu, &sregs);
+}
+
+/*
+ * With the page-table slot gone, the guest's first data read walks into a
+ * table that no memslot backs: KVM's walk of the guest tables fails there
+ * and it must inject a not-present #PF for the address the guest read,
+ * at CPL3 (the shadow pages that still pointed into the slot were zapped,
+ * or the read would have gone through them).
+ */
+static void expect_page_fault_on_data(struct unsync_vm *uvm)
+{
+	struct ucall uc;
+
+	vcpu_run(uvm->vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(uvm->vcpu, KVM_EXIT_IO);
+	switch (get_ucall(uvm->vcpu, &uc)) {
+	case UCALL_SYNC:
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("Unexpected ucall %lu, expected a #PF", uc.cmd);
+	}
+	TEST_ASSERT(uc.args[1] == STAGE_PAGE_FAULT,
+		    "Guest reached stage %lu, expected a #PF", uc.args[1]);
+	TEST_ASSERT_EQ(uc.args[2], data_gva(0));
+	TEST_ASSERT_EQ(uc.args[3], PF_ERROR_USER);
+}
+
 static uint64_t nr_guest_tables(struct unsync_vm *uvm)
 {
 	return uvm->nr_guest_tables[1] + uvm->nr_guest_tables[2] +
@@ -100,12 +200,16 @@ static double run_round(const struct slot_op *op, bool zap_all,
 			uint64_t nr_pages, int round)
 {
 	struct zap_stats built, before, after;
-	uint64_t in_use, zapped, tables;
+	uint64_t in_use, zapped, tables, flush_requests, flushes;
 	struct timespec start;
 	struct unsync_vm *uvm;
 	double ms;
 
 	uvm = unsync_vm_create(nr_pages);
+	put_table_at_slot_end(uvm);
+	if (op->root)
+		put_root_in_pt_slot(uvm);
+	vm_install_exception_handler(uvm->vm, PF_VECTOR, guest_pf_handler);
 	if (!zap_all)
 		vm_enable_cap(uvm->vm, KVM_CAP_DISABLE_QUIRKS2,
 			      KVM_X86_QUIRK_SLOT_ZAP_ALL);
@@ -126,10 +230,31 @@ static double run_round(const struct slot_op *op, bool zap_all,
 
 	in_use = zap_stats_in_use(&before);
 	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
-	if (verbose || round == 1)
+	flush_requests = after.remote_tlb_flush_requests -
+			 before.remote_tlb_flush_requests;
+	flushes = after.remote_tlb_flush - before.remote_tlb_flush;
+	if (verbose || round == 1) {
 		ksft_print_msg("%s, quirk %s: %.2f ms, zapped %lu of %lu\n",
 			       op->name, zap_all ? "on" : "off", ms, zapped,
 			       in_use);
+		ksft_print_msg("  4K -%lu, flush requests +%lu, flushes +%lu\n",
+			       before.pages_4k - after.pages_4k, flush_requests,
+			       flushes);
+	}
+
+	/*
+	 * Every operation here zaps shadow pages or unmaps the slot's leaf
+	 * entries, or both.  A vCPU may still hold a translation through
+	 * any of them in its TLB, and a zapped page is about to be freed:
+	 * KVM must ask every vCPU to flush (kvm_flush_remote_tlbs(), which
+	 * counts remote_tlb_flush_requests) before it frees the page or
+	 * lets the slot's memory go.  remote_tlb_flush counts only the
+	 * flushes that reached a vCPU in guest mode on another CPU, or a
+	 * hypervisor's flush; with every vCPU stopped there may be none.
+	 */
+	TEST_ASSERT(flush_requests >= 1,
+		    "round %d %s: zapped %lu, 4K -%lu, no flush request", round,
+		    op->name, zapped, before.pages_4k - after.pages_4k);
 
 	/* Memslot changes never create shadow pages or recycle any. */
 	TEST_ASSERT_EQ(after.mmu_cache_miss, before.mmu_cache_miss);
@@ -165,14 +290,18 @@ static double run_round(const struct slot_op *op, bool zap_all,
 		/*
 		 * kvm_mmu_zap_memslot_pages_and_flush() zaps each valid shadow
 		 * page of a guest page table in the slot: every data and alias
-		 * table, at all three levels, and nothing else (the root and
-		 * libkvm's tables lie in slot 0).  All unsync pages were data
-		 * tables.  Every 4K mapping of the data and of the alias lived
-		 * in a zapped level-1 page.
+		 * table, at all three levels, and nothing else (libkvm's tables
+		 * lie in slot 0).  That includes the tables at the slot's first
+		 * and last page: a shadow page left behind would point into
+		 * memory that is gone.  With CR3 in the slot the vCPU's root
+		 * goes too, although in use: it is counted as zapped and freed
+		 * when the vCPU drops it.  All unsync pages were data tables.
+		 * Every 4K mapping of the data and of the alias lived in a
+		 * zapped level-1 page.
 		 */
-		TEST_ASSERT(zapped == tables,
+		TEST_ASSERT(zapped == tables + op->root,
 			    "round %d %s: zapped %lu, expected %lu tables",
-			    round, op->name, zapped, tables);
+			    round, op->name, zapped, tables + op->root);
 		TEST_ASSERT_EQ(after.mmu_unsync, 0);
 		TEST_ASSERT_EQ(before.pages_4k - after.pages_4k, 2 * nr_pages);
 	} else {
@@ -191,10 +320,18 @@ static double run_round(const struct slot_op *op, bool zap_all,
 	if (!zap_all)
 		TEST_ASSERT_EQ(zap_stats_in_use(&after), in_use - zapped);
 
+	/* Without its top-level table the vCPU cannot run at all. */
 	if (op->slot == UNSYNC_DATA_SLOT)
 		expect_mmio_read_of_data(uvm);
+	else if (!op->root)
+		expect_page_fault_on_data(uvm);
 	slot_put_back(uvm->vm, op);
-	/* The guest re-reads every data page and finds its pattern. */
+	/*
+	 * The guest re-reads every data page and finds its pattern.  Where
+	 * the vCPU's root was zapped in use, KVM marked it invalid and asked
+	 * the vCPU to drop it (KVM_REQ_MMU_FREE_OBSOLETE_ROOTS): the vCPU must
+	 * load a new root from CR3, or fault through the dead one forever.
+	 */
 	unsync_vm_build(uvm);
 
 	unsync_vm_free(uvm);

@@ -11,10 +11,28 @@
  * of pages it zapped, which the walk adds to mmu_recycled.  Every page
  * zapped also bumps mmu_shadow_zapped once, so for a shrink the two
  * counters must move together, and the pool must end within its goal.
+ * A zapped page is freed only after every vCPU was asked to flush its TLB.
+ *
+ * Last, a guest keeps writing a shadowed level-2 table through a mapping
+ * of it as data: KVM emulates each write (the table is write-protected),
+ * detects the flooding and zaps the table's shadow page, after which the
+ * table is an ordinary page and the guest's writes to it go through.
+ *
+ * Where the test can make itself a memory cgroup, it checks that zapped
+ * shadow pages are freed, not only unlinked: the memory charged to the
+ * cgroup falls by at least a page per zapped shadow page after a shrink and
+ * after a memslot delete, and is back where it started once the VM is gone.
+ * (KVM stops counting a page in SecPageTables when it prepares the zap,
+ * before it frees it, so those stats cannot show a leak.)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +44,12 @@
 #define DEFAULT_NR_PAGES 2048
 #define DEFAULT_NR_CYCLES 3
 #define MAX_NR_CYCLES 100
+
+/* Where the flood phase maps a level-2 guest table as data: PML4 entry 129. */
+#define FLOOD_GVA (129ULL << 39)
+#define FLOOD_WRITES 16
+#define STAGE_FLOOD_SHADOWED 1
+#define STAGE_FLOOD_WRITTEN 2
 
 static bool verbose;
 
@@ -130,7 +154,7 @@ static void check_recycled(uint64_t goal, uint64_t zapped, uint64_t recycled)
 static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 {
 	struct zap_stats before, after, again;
-	uint64_t in_use, zapped, recycled;
+	uint64_t in_use, zapped, recycled, flush_requests;
 	struct timespec start;
 	double ms;
 	bool ok;
@@ -146,11 +170,15 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	in_use = zap_stats_in_use(&after);
 	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
 	recycled = after.mmu_recycled - before.mmu_recycled;
+	flush_requests = after.remote_tlb_flush_requests -
+			 before.remote_tlb_flush_requests;
 	ksft_print_msg("cycle %d shrink to %lu: %.2f ms, zapped %lu/%lu\n",
 		       cycle, goal, ms, zapped, recycled);
 	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
 		       zap_stats_in_use(&before), in_use, before.mmu_unsync,
 		       after.mmu_unsync);
+	ksft_print_msg("  flush requests +%lu, flushes +%lu\n", flush_requests,
+		       after.remote_tlb_flush - before.remote_tlb_flush);
 
 	/*
 	 * The shrink skips active roots, so each page it zaps is freed: it
@@ -162,6 +190,18 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 
 	/* Zapping frees shadow pages, it never creates one. */
 	TEST_ASSERT_EQ(after.mmu_cache_miss, before.mmu_cache_miss);
+
+	/*
+	 * A zapped shadow page may still be reachable from a vCPU's TLB (or
+	 * paging-structure caches) until that vCPU flushes: KVM must request
+	 * a flush on every vCPU (kvm_flush_remote_tlbs(), counted in
+	 * remote_tlb_flush_requests) before it frees the page.  Whether the
+	 * request reached a vCPU (remote_tlb_flush) depends on a vCPU being
+	 * in guest mode on another CPU, so only the request is asserted.
+	 */
+	TEST_ASSERT(!zapped || flush_requests >= 1,
+		    "shrink to %lu: zapped %lu, remote_tlb_flush_requests +0",
+		    goal, zapped);
 
 	if (zap_stats_in_use(&before) > goal) {
 		/*
@@ -214,6 +254,419 @@ static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
 			      cycle, goal);
 }
 
+/* How often the flood guest writes the table in its next pass. */
+static uint64_t flood_writes;
+
+/*
+ * Flood guest (CPL3, like the library's): walk every data page once, so
+ * that KVM shadows every data table, then pass after pass write one entry
+ * of a level-2 table, mapped at FLOOD_GVA, with the value it holds.
+ */
+static void flood_guest_code(uint64_t nr_pages, uint64_t entry)
+{
+	uint64_t *pde = (uint64_t *)(FLOOD_GVA + entry * 8);
+	uint64_t i;
+
+	for (i = 0; i < nr_pages; i++)
+		READ_ONCE(*(uint64_t *)(UNSYNC_DATA_GVA + i * UNSYNC_STRIDE));
+	GUEST_SYNC(STAGE_FLOOD_SHADOWED);
+	for (;;) {
+		for (i = 0; i < READ_ONCE(flood_writes); i++)
+			WRITE_ONCE(*pde, READ_ONCE(*pde));
+		GUEST_SYNC(STAGE_FLOOD_WRITTEN);
+	}
+}
+
+/* What one pass of the flood guest moved. */
+struct flood_delta {
+	uint64_t pte_write; /* mmu_pte_write: emulated writes */
+	uint64_t flooded; /* mmu_flooded */
+	uint64_t zapped; /* mmu_shadow_zapped */
+	uint64_t flush_requests; /* remote_tlb_flush_requests */
+	uint64_t flushes; /* remote_tlb_flush */
+};
+
+/* One pass of the flood guest, with @nr_writes writes to the table. */
+static void flood_pass(struct unsync_vm *uvm, uint64_t nr_writes,
+		       struct flood_delta *d)
+{
+	struct zap_stats before, after;
+
+	flood_writes = nr_writes;
+	sync_global_to_guest(uvm->vm, flood_writes);
+	zap_stats_read(uvm->vm, &before, "before flood pass");
+	vcpu_run_to_sync(uvm->vcpu, STAGE_FLOOD_WRITTEN);
+	zap_stats_read(uvm->vm, &after, "after flood pass");
+
+	d->pte_write = after.mmu_pte_write - before.mmu_pte_write;
+	d->flooded = after.mmu_flooded - before.mmu_flooded;
+	d->zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
+	d->flush_requests = after.remote_tlb_flush_requests -
+			    before.remote_tlb_flush_requests;
+	d->flushes = after.remote_tlb_flush - before.remote_tlb_flush;
+	ksft_print_msg("flood pass, %lu writes: emulated +%lu, flooded +%lu\n",
+		       nr_writes, d->pte_write, d->flooded);
+	ksft_print_msg("  zapped +%lu, flush requests +%lu, flushes +%lu\n",
+		       d->zapped, d->flush_requests, d->flushes);
+}
+
+/*
+ * A VM whose guest runs flood_guest_code() on the level-2 table that maps
+ * the first data page, with every data table shadowed and none unsync.
+ */
+static struct unsync_vm *flood_vm_create(uint64_t nr_pages)
+{
+	struct unsync_vm *uvm = unsync_vm_create(nr_pages);
+	uint64_t pde_gpa, level;
+	struct kvm_regs regs;
+
+	pde_gpa = *unsync_guest_pte(uvm, UNSYNC_DATA_GVA, 3) & X86_PTE_ADDR;
+	virt_pg_map(uvm->vm, FLOOD_GVA, pde_gpa);
+	for (level = 4; level >= 1; level--)
+		*unsync_guest_pte(uvm, FLOOD_GVA, level) |= X86_PTE_USER;
+
+	/* Not yet run: start the flood guest where the library's would. */
+	vcpu_regs_get(uvm->vcpu, &regs);
+	regs.rip = (uint64_t)flood_guest_code;
+	vcpu_regs_set(uvm->vcpu, &regs);
+	vcpu_args_set(uvm->vcpu, 2, nr_pages, (UNSYNC_DATA_GVA >> 21) & 511);
+	vcpu_run_to_sync(uvm->vcpu, STAGE_FLOOD_SHADOWED);
+	return uvm;
+}
+
+static void check_write_flooding(uint64_t nr_pages)
+{
+	struct unsync_vm *uvm = flood_vm_create(nr_pages);
+	struct flood_delta ctl, flood, after;
+
+	/*
+	 * A pass without writes: what mmu_pte_write counts besides the
+	 * table's writes (kvm_mmu_track_write() counts every emulated write
+	 * to guest memory, and a PVM host emulates the guest's ring-0 ucall
+	 * handler).
+	 */
+	flood_pass(uvm, 0, &ctl);
+
+	flood_pass(uvm, FLOOD_WRITES, &flood);
+	/*
+	 * KVM write-protects every guest table it shadows, so the guest's
+	 * writes to the level-2 table are emulated (only a level-1 shadow
+	 * page can go unsync instead).  Writes that keep coming with no walk
+	 * through the table in between mean that the page is no longer used
+	 * as a page table (detect_write_flooding()): KVM zaps the table's
+	 * one shadow page, once.  Its children are sync, so nothing else goes
+	 * with it, and the zap requests a TLB flush.
+	 */
+	TEST_ASSERT(flood.pte_write > ctl.pte_write,
+		    "flood: %d writes, none emulated (mmu_pte_write +%lu)",
+		    FLOOD_WRITES, flood.pte_write);
+	TEST_ASSERT(flood.flooded == 1,
+		    "flood: %d writes, mmu_flooded +%lu, expected 1",
+		    FLOOD_WRITES, flood.flooded);
+	TEST_ASSERT(flood.zapped == 1,
+		    "flood: mmu_shadow_zapped +%lu, expected 1", flood.zapped);
+	TEST_ASSERT(flood.flush_requests >= 1,
+		    "flood: zapped %lu, remote_tlb_flush_requests +0",
+		    flood.zapped);
+	ksft_test_result_pass("write flooding zaps a level-2 table once\n");
+
+	flood_pass(uvm, FLOOD_WRITES, &after);
+	/*
+	 * The table's last shadow page is gone, so KVM no longer tracks
+	 * writes to it (unaccount_shadowed()): the guest's writes go to
+	 * memory, at most after one fault that maps the page writable, and
+	 * none is emulated.
+	 */
+	TEST_ASSERT(after.pte_write == ctl.pte_write,
+		    "after flood: mmu_pte_write +%lu, control +%lu",
+		    after.pte_write, ctl.pte_write);
+	TEST_ASSERT_EQ(after.flooded, 0);
+	TEST_ASSERT_EQ(after.zapped, 0);
+	ksft_test_result_pass("writes to an unshadowed table: none emulated\n");
+	unsync_vm_free(uvm);
+}
+
+/*
+ * A memory cgroup of the test's own, a child of the one it runs in:
+ * cgroup v2's memory.current where the v2 hierarchy has the memory
+ * controller, else v1's memory.usage_in_bytes.  Both count the pages
+ * charged to it, user and kernel (shadow pages and their headers are
+ * allocated with __GFP_ACCOUNT), to within what each CPU keeps
+ * precharged (MEMCG_CHARGE_BATCH pages).
+ */
+struct memcg {
+	char parent[512];
+	char dir[576];
+	const char *usage; /* memory.current or memory.usage_in_bytes */
+	uint64_t slack; /* bytes the charge may be off by */
+};
+
+#define MEMCG_CHARGE_BATCH 64
+
+static struct memcg *entered_memcg;
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), r;
+
+	if (fd < 0)
+		return -errno;
+	r = write(fd, val, strlen(val)) == (ssize_t)strlen(val) ? 0 : -errno;
+	close(fd);
+	return r;
+}
+
+static uint64_t memcg_usage(struct memcg *m)
+{
+	char path[640], buf[32];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", m->dir, m->usage);
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0, "open(%s) failed, errno %d", path, errno);
+	r = read(fd, buf, sizeof(buf) - 1);
+	TEST_ASSERT(r > 0, "read(%s) failed, errno %d", path, errno);
+	close(fd);
+	buf[r] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+/* Where the cgroup line of @v2 (or of v1's memory controller) points. */
+static bool own_cgroup(bool v2, char *path, size_t size)
+{
+	char *line = NULL, *ctrl, *rest;
+	bool found = false;
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/cgroup", "r");
+
+	while (f && !found && getline(&line, &cap, f) > 0) {
+		/* "id:controllers:path"; v2's is "0::path". */
+		ctrl = strchr(line, ':');
+		if (!ctrl)
+			continue;
+		*ctrl++ = '\0';
+		rest = strchr(ctrl, ':');
+		if (!rest)
+			continue;
+		*rest++ = '\0';
+		rest[strcspn(rest, "\n")] = '\0';
+		if (v2 ? !strcmp(line, "0") && !*ctrl :
+			 !!strstr(ctrl, "memory")) {
+			snprintf(path, size, "%s", rest);
+			found = true;
+		}
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* The mount point of cgroup2, or of the v1 hierarchy with "memory". */
+static bool cgroup_mount(bool v2, char *path, size_t size)
+{
+	char *line = NULL, dir[256], type[32], opts[256];
+	bool found = false;
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/mounts", "r");
+
+	while (f && !found && getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%*s %255s %31s %255s", dir, type, opts) != 3)
+			continue;
+		if (v2 ? !strcmp(type, "cgroup2") :
+			 !strcmp(type, "cgroup") && strstr(opts, "memory")) {
+			snprintf(path, size, "%s", dir);
+			found = true;
+		}
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Whether the (short) file at @path names @word. */
+static bool file_has_word(const char *path, const char *word)
+{
+	char buf[256];
+	ssize_t r;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return false;
+	buf[r] = '\0';
+	return strstr(buf, word);
+}
+
+static bool memcg_find_parent(struct memcg *m, bool v2)
+{
+	char mnt[256], own[256], path[576];
+
+	if (!cgroup_mount(v2, mnt, sizeof(mnt)) ||
+	    !own_cgroup(v2, own, sizeof(own)))
+		return false;
+	snprintf(m->parent, sizeof(m->parent), "%s%s", mnt,
+		 strcmp(own, "/") ? own : "");
+	if (!v2)
+		return true;
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", m->parent);
+	if (!file_has_word(path, "memory"))
+		return false;
+	/* A v2 child has the controller only if its parent passes it on. */
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", m->parent);
+	write_file(path, "+memory");
+	return true;
+}
+
+static void memcg_leave(void)
+{
+	struct memcg *m = entered_memcg;
+	char path[640], pid[16];
+
+	if (!m)
+		return;
+	entered_memcg = NULL;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", m->parent);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	write_file(path, pid);
+	rmdir(m->dir);
+}
+
+/* A killed test leaves its cgroup behind: remove those of dead pids. */
+static void memcg_remove_stale(struct memcg *m)
+{
+	static const char prefix[] = "kvm_zap_selftest_";
+	char path[1024];
+	struct dirent *de;
+	DIR *d = opendir(m->parent);
+	int pid;
+
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		pid = atoi(de->d_name + strlen(prefix));
+		if (pid <= 0 || !kill(pid, 0) || errno == EPERM)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", m->parent, de->d_name);
+		if (!rmdir(path))
+			ksft_print_msg("removed cgroup %s of dead pid %d\n",
+				       de->d_name, pid);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Move the test into a memory cgroup of its own; NULL and why if none. */
+static const char *memcg_enter(struct memcg *m)
+{
+	char path[640], pid[16];
+	bool v2;
+	int r;
+
+	v2 = memcg_find_parent(m, true);
+	if (!v2 && !memcg_find_parent(m, false))
+		return "no memory cgroup mounted (v2 memory controller or v1 memory)";
+	m->usage = v2 ? "memory.current" : "memory.usage_in_bytes";
+	m->slack = 2ULL * MEMCG_CHARGE_BATCH * PAGE_SIZE *
+		   sysconf(_SC_NPROCESSORS_ONLN);
+	memcg_remove_stale(m);
+	snprintf(m->dir, sizeof(m->dir), "%s/kvm_zap_selftest_%d", m->parent,
+		 getpid());
+	if (mkdir(m->dir, 0755))
+		return "cannot create a memory cgroup (mkdir failed)";
+	snprintf(path, sizeof(path), "%s/%s", m->dir, m->usage);
+	if (access(path, R_OK)) {
+		rmdir(m->dir);
+		return "the new cgroup has no memory controller";
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.procs", m->dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	r = write_file(path, pid);
+	if (r) {
+		rmdir(m->dir);
+		return "cannot move the test into its memory cgroup";
+	}
+	entered_memcg = m;
+	atexit(memcg_leave);
+	return NULL;
+}
+
+/*
+ * Zapping @zapped shadow pages freed at least a page each, less what the
+ * per-CPU precharges can hide.  (Each indirect shadow page also has a page
+ * of shadowed translations and a header: about 8.2 KiB in all.)
+ */
+static void check_freed(struct memcg *m, const char *phase, uint64_t before,
+			uint64_t after, uint64_t zapped)
+{
+	int64_t freed = (int64_t)before - (int64_t)after;
+
+	ksft_print_msg("memory: %s: zapped %lu, %lu -> %lu KiB, %ld B a page\n",
+		       phase, zapped, before >> 10, after >> 10,
+		       zapped ? freed / (int64_t)zapped : 0);
+	TEST_ASSERT(freed + (int64_t)m->slack >= (int64_t)(zapped * PAGE_SIZE),
+		    "%s: zapped %lu pages, %s fell by %ld bytes", phase, zapped,
+		    m->usage, freed);
+}
+
+static void check_freed_memory(uint64_t nr_pages)
+{
+	uint64_t start, built, shrunk, rebuilt, deleted, gone;
+	struct zap_stats s0, s1, s2, s3;
+	struct unsync_vm *uvm;
+	const char *why_not;
+	struct memcg m;
+
+	why_not = memcg_enter(&m);
+	if (why_not) {
+		ksft_test_result_skip("freed memory: %s\n", why_not);
+		return;
+	}
+	ksft_print_msg("memory: cgroup %s, %s, slack %lu KiB\n", m.dir, m.usage,
+		       m.slack >> 10);
+
+	start = memcg_usage(&m);
+	uvm = unsync_vm_create(nr_pages);
+	unsync_vm_build(uvm);
+	zap_stats_read(uvm->vm, &s0, "memory: after build");
+	built = memcg_usage(&m);
+
+	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
+	zap_stats_read(uvm->vm, &s1, "memory: after shrink");
+	shrunk = memcg_usage(&m);
+	check_freed(&m, "shrink to 64", built, shrunk,
+		    s1.mmu_shadow_zapped - s0.mmu_shadow_zapped);
+
+	set_nr_mmu_pages(uvm->vm, unsync_pool_pages(nr_pages));
+	unsync_vm_build(uvm);
+	zap_stats_read(uvm->vm, &s2, "memory: after rebuild");
+	rebuilt = memcg_usage(&m);
+	/* Quirk on: every shadow page goes, the active root once dropped. */
+	memslot_hide(uvm->vm, UNSYNC_DATA_SLOT);
+	zap_stats_read(uvm->vm, &s3, "memory: after slot delete");
+	deleted = memcg_usage(&m);
+	check_freed(&m, "delete data slot", rebuilt, deleted,
+		    s3.mmu_shadow_zapped - s2.mmu_shadow_zapped - 1);
+	memslot_restore(uvm->vm, UNSYNC_DATA_SLOT);
+
+	unsync_vm_free(uvm);
+	gone = memcg_usage(&m);
+	ksft_print_msg("memory: VM gone: %s %lu KiB, started at %lu KiB\n",
+		       m.usage, gone >> 10, start >> 10);
+	/* What the VM took, KVM's and the guest's, is all given back. */
+	TEST_ASSERT(gone <= start + m.slack,
+		    "VM gone: %s %lu bytes, started at %lu", m.usage, gone,
+		    start);
+	memcg_leave();
+	ksft_test_result_pass("freed memory: shrink, slot delete, VM gone\n");
+}
+
 static void help(const char *name)
 {
 	printf("usage: %s [-n pages] [-c cycles] [-m mode] [-v] [-h]\n"
@@ -263,7 +716,7 @@ int main(int argc, char *argv[])
 
 	ksft_print_header();
 	shadow_mmu_require();
-	ksft_set_plan(6 * nr_cycles);
+	ksft_set_plan(6 * nr_cycles + 3);
 
 	uvm = unsync_vm_create(nr_pages);
 	ksft_print_msg("%lu data pages; guest tables L1 %lu, L2 %lu, L3 %lu\n",
@@ -288,5 +741,8 @@ int main(int argc, char *argv[])
 	}
 
 	unsync_vm_free(uvm);
+
+	check_write_flooding(nr_pages);
+	check_freed_memory(nr_pages);
 	ksft_finished();
 }

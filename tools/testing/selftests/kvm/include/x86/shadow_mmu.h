@@ -43,6 +43,16 @@
 /* KVM_SET_NR_MMU_PAGES refuses goals below KVM_MIN_ALLOC_MMU_PAGES. */
 #define KVM_MIN_ALLOC_MMU_PAGES 64
 
+/*
+ * Architectural x86 paging bits: the library walks the guest's 4-level
+ * tables itself, from CR3, rather than through libkvm's page-table API
+ * (which changed shape in 7.1).
+ */
+#define X86_PTE_PRESENT BIT_ULL(0)
+#define X86_PTE_USER BIT_ULL(2)
+#define X86_PTE_LARGE BIT_ULL(7)
+#define X86_PTE_ADDR GENMASK_ULL(51, 12)
+
 #define UNSYNC_PATTERN(i) (0x5a5a000000000000ULL | (i))
 
 struct unsync_vm {
@@ -95,6 +105,8 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages,
 				     uint32_t nr_extra_vcpus);
 struct unsync_vm *unsync_vm_create(uint64_t nr_pages);
 void unsync_vm_write_page_tables(struct unsync_vm *uvm, bool write);
+/* Host address of the level-@level entry (1: PTE .. 4: PML4E) of @gva. */
+uint64_t *unsync_guest_pte(struct unsync_vm *uvm, uint64_t gva, int level);
 void unsync_vm_build(struct unsync_vm *uvm);
 void unsync_vm_free(struct unsync_vm *uvm);
 uint64_t unsync_pool_pages(uint64_t nr_pages);

@@ -29,6 +29,8 @@ struct zap_stats {
 	uint64_t pages_4k;
 	uint64_t remote_tlb_flush;
 	uint64_t remote_tlb_flush_requests;
+	uint64_t mmu_pte_write;
+	uint64_t mmu_flooded;
 };
 
 /*

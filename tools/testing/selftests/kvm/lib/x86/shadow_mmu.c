@@ -26,16 +26,6 @@
 #define TSS_RSP0 4
 #define OPCODE_IN_AL_DX 0xec
 
-/*
- * Architectural x86 paging bits: the library walks the guest's 4-level
- * tables itself, from CR3, rather than through libkvm's page-table API
- * (which changed shape in 7.1).
- */
-#define X86_PTE_PRESENT BIT_ULL(0)
-#define X86_PTE_USER BIT_ULL(2)
-#define X86_PTE_LARGE BIT_ULL(7)
-#define X86_PTE_ADDR GENMASK_ULL(51, 12)
-
 /* The CPL0 stack for exceptions taken at CPL3: PML4 entry 127. */
 #define KERNEL_STACK_GVA (127ULL << 39)
 
@@ -270,6 +260,14 @@ static uint64_t data_table_gpa(struct unsync_vm *uvm, uint64_t i, int level)
 		return npt_table_gpa(uvm->vm, &uvm->npt, nested_data_l2_gpa(i),
 				     level);
 	return guest_table_gpa(uvm, data_gva(i), level);
+}
+
+uint64_t *unsync_guest_pte(struct unsync_vm *uvm, uint64_t gva, int level)
+{
+	uint64_t table = guest_table_gpa(uvm, gva, level);
+
+	return (uint64_t *)addr_gpa2hva(uvm->vm, table) +
+	       ((gva >> (12 + 9 * (level - 1))) & 511);
 }
 
 static int cmp_u64(const void *a, const void *b)

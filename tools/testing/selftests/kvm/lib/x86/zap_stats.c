@@ -23,9 +23,15 @@
 
 /* The counters of struct zap_stats, in its order. */
 static const char *const stat_names[] = {
-	"mmu_unsync",	    "mmu_cache_miss",	"mmu_shadow_zapped",
-	"mmu_recycled",	    "pages_4k",		"remote_tlb_flush",
+	"mmu_unsync",
+	"mmu_cache_miss",
+	"mmu_shadow_zapped",
+	"mmu_recycled",
+	"pages_4k",
+	"remote_tlb_flush",
 	"remote_tlb_flush_requests",
+	"mmu_pte_write",
+	"mmu_flooded",
 };
 
 #define NR_STATS ARRAY_SIZE(stat_names)
@@ -139,6 +145,8 @@ void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
 	READ_STAT(pages_4k);
 	READ_STAT(remote_tlb_flush);
 	READ_STAT(remote_tlb_flush_requests);
+	READ_STAT(mmu_pte_write);
+	READ_STAT(mmu_flooded);
 	if (!reported) {
 		reported = true;
 		report_cross_check();
