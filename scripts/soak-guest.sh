@@ -30,8 +30,8 @@ bad() {
 }
 ticks() { cut -d' ' -f1 /proc/uptime | tr -d .; } # centiseconds
 leftovers() {
-	ls "$tracing/instances" 2>/dev/null | grep "^kvm_zap_selftest_$1\$"
-	grep "kvm_zap_selftest/[a-z_]*_$1 " "$tracing/kprobe_events" 2>/dev/null
+	ls "$tracing/instances" 2>/dev/null | grep "^kvm_zap_selftest_ns[0-9]*_pid$1\$"
+	grep "kvm_zap_selftest/[a-z_]*_ns[0-9]*_pid$1 " "$tracing/kprobe_events" 2>/dev/null
 	grep -v '^0' "$tracing/events/kvmmmu/enable" 2>/dev/null |
 		sed 's/^/kvmmmu events enabled globally: /'
 }

@@ -28,6 +28,7 @@
 #include "processor.h"
 #include "shadow_mmu.h"
 #include "ucall_common.h"
+#include "zap_trace.h"
 
 #define DEFAULT_NR_PAGES 2048
 #define DEFAULT_NR_ROOT_VCPUS 1023
@@ -324,7 +325,7 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 	double ratio;
 	int rep;
 
-	nr_pages = max(nr_pages, (uint64_t)SKEW_MIN_PAGES);
+	nr_pages = max_t(uint64_t, nr_pages, SKEW_MIN_PAGES);
 	skew_vm_create(&few, nr_pages, nr_root_vcpus, true);
 	skew_vm_create(&many, nr_pages, nr_root_vcpus, false);
 	for (rep = 0; rep < MAX_TIMING_REPS; rep++) {
@@ -345,7 +346,7 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 	ksft_print_msg("root skew ratio %.2f (bound %.1f)\n", ratio,
 		       MAX_ROOT_SLOWDOWN);
 	TEST_ASSERT(ratio < MAX_ROOT_SLOWDOWN,
-		    "Shrink %.1fx slower behind %lu roots than behind %lu, max %.1fx",
+		    "Shrink %.1fx slower behind %lu roots than %lu, max %.1fx",
 		    ratio, many.roots, few.roots, MAX_ROOT_SLOWDOWN);
 	ksft_test_result_pass("root skew ratio %.2f\n", ratio);
 }
