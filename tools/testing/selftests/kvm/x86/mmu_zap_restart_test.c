@@ -220,21 +220,10 @@ static void root_guest_code(uint64_t cr3_0, uint64_t cr3_1, uint64_t cr3_2,
 static void add_root_vcpus(struct unsync_vm *uvm, int nr_vcpus,
 			   bool shared_roots)
 {
-	rlim_t nr_fds = nr_vcpus + 256;
 	struct kvm_vm *vm = uvm->vm;
 	uint64_t cr3[ROOTS_PER_VCPU];
 	struct kvm_vcpu *vcpu;
-	struct rlimit nofile;
 	int v, i;
-
-	/* One fd per vCPU: raise the limit if it is lower, never lower it. */
-	TEST_ASSERT(!getrlimit(RLIMIT_NOFILE, &nofile), "getrlimit() failed");
-	if (nofile.rlim_cur < nr_fds) {
-		nofile.rlim_cur = nr_fds;
-		nofile.rlim_max = max(nofile.rlim_max, nr_fds);
-		TEST_ASSERT(!setrlimit(RLIMIT_NOFILE, &nofile),
-			    "setrlimit(RLIMIT_NOFILE, %lu) failed", nr_fds);
-	}
 
 	for (v = 1; v <= nr_vcpus; v++) {
 		vcpu = vm_vcpu_add(vm, v, root_guest_code);
@@ -321,10 +310,21 @@ static void skew_vm_shrink(struct skew_vm *s)
  */
 static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 {
+	/* One fd per vCPU, in two VMs at once. */
+	rlim_t nr_fds = 2 * nr_root_vcpus + 256;
 	struct skew_vm few, many;
+	struct rlimit nofile;
 	double ratio;
 	int rep;
 
+	/* Raise the limit if it is lower, never lower it. */
+	TEST_ASSERT(!getrlimit(RLIMIT_NOFILE, &nofile), "getrlimit() failed");
+	if (nofile.rlim_cur < nr_fds) {
+		nofile.rlim_cur = nr_fds;
+		nofile.rlim_max = max(nofile.rlim_max, nr_fds);
+		TEST_ASSERT(!setrlimit(RLIMIT_NOFILE, &nofile),
+			    "setrlimit(RLIMIT_NOFILE, %lu) failed", nr_fds);
+	}
 	nr_pages = max_t(uint64_t, nr_pages, SKEW_MIN_PAGES);
 	skew_vm_create(&few, nr_pages, nr_root_vcpus, true);
 	skew_vm_create(&many, nr_pages, nr_root_vcpus, false);
