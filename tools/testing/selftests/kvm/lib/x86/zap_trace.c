@@ -51,6 +51,12 @@ static struct {
 static const int async_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 static int busy_fd = -1;
 
+/*
+ * A descriptor kept for the cleanup, which needs one even when the test
+ * died of "Too many open files".
+ */
+static int spare_fd = -1;
+
 static void block_async_signals(sigset_t *old)
 {
 	sigset_t set;
@@ -345,6 +351,9 @@ static void zap_trace_cleanup(void)
 		if (busy_fd >= 0)
 			close(busy_fd);
 		busy_fd = -1;
+		if (spare_fd >= 0)
+			close(spare_fd);
+		spare_fd = -1;
 		write_file(cleanup.events_enable, "0", false);
 		if (rmdir(cleanup.instance))
 			say("zap_trace: rmdir(", cleanup.instance,
@@ -556,6 +565,8 @@ static void arm_cleanup(struct zap_trace *t)
 	for (i = 0; i < ARRAY_SIZE(probe_kinds); i++)
 		snprintf(cleanup.unprobe[i], sizeof(cleanup.unprobe[i]),
 			 "-:%s/%s_%s\n", PROBE_GROUP, probe_kinds[i], t->tag);
+	if (spare_fd < 0)
+		spare_fd = open("/dev/null", O_RDONLY);
 	cleanup.armed = 1;
 }
 
