@@ -90,7 +90,7 @@ commit 0004-mmu_zap_perf_test.txt
 # Last, so that a maintainer can take the rest without it: the tracefs and
 # kprobe capture of the zaps, its parser, and the test that needs them.
 cp "$src/include/x86/zap_trace.h" "$kvm/include/$arch/"
-for f in zap_trace zap_trace_parse; do
+for f in zap_trace zap_trace_parse zap_trace_stale; do
 	cp "$src/lib/x86/$f.c" "$kvm/lib/$arch/"
 	register "LIBKVM_$arch" "lib/$arch/$f.c"
 done

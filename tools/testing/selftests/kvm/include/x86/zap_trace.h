@@ -18,9 +18,12 @@
 #include <stdint.h>
 
 /*
- * What names this process's instance and probes in tracefs, which other
- * pid namespaces may share: "ns<pid namespace inode>_pid<pid>".
+ * The instance is ZAP_TRACE_PREFIX<tag>, the probes ZAP_TRACE_GROUP/<kind>_<tag>,
+ * where the tag, "ns<pid namespace inode>_pid<pid>", names this process in
+ * a tracefs that other pid namespaces may share.
  */
+#define ZAP_TRACE_PREFIX "kvm_zap_selftest_"
+#define ZAP_TRACE_GROUP "kvm_zap_selftest"
 #define ZAP_TRACE_TAG_LEN 48
 
 struct zap_trace {
@@ -58,6 +61,10 @@ void zap_trace_clear(struct zap_trace *t);
 /* Summarise the zaps captured since zap_trace_clear(), then clear. */
 void zap_trace_collect(struct zap_trace *t, struct zap_counts *c);
 void zap_trace_close(struct zap_trace *t);
+
+/* lib/x86/zap_trace_stale.c: the leftovers of killed runs. */
+unsigned long zap_trace_pid_ns(void);
+void zap_trace_remove_stale(const char *tracefs);
 
 /*
  * The parser.  Feed it the lines of an instance's "trace" file in order;

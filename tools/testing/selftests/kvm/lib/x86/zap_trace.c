@@ -2,10 +2,10 @@
 /*
  * tracefs capture of the shadow MMU's zaps (see zap_trace.h): a private
  * instance with the kvm_mmu_prepare_zap_page event, kprobe events on the
- * zap functions where the kernel has them, and their removal at exit, on a
- * fatal signal, and (for a run killed outright) by the next run.
+ * zap functions where the kernel has them, and their removal at exit and
+ * on a fatal signal.  What a run killed outright leaves, the next run
+ * removes (zap_trace_stale.c).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,8 +18,6 @@
 #include "kvm_util.h"
 #include "zap_trace.h"
 
-#define TRACE_PREFIX "kvm_zap_selftest_"
-#define PROBE_GROUP "kvm_zap_selftest"
 #define TRACE_BUFFER_KB "16384"
 #define ZAP_FORMAT "events/kvmmmu/kvm_mmu_prepare_zap_page/format"
 #define WALK_FUNC "kvm_mmu_zap_oldest_mmu_pages"
@@ -142,191 +140,6 @@ static const char *find_tracefs(void)
 	return NULL;
 }
 
-/*
- * The inode of our pid namespace, 0 if unknown.  Live namespaces have
- * distinct inodes, so a name carrying the inode and a pid says in which
- * namespace the pid means something.
- */
-static unsigned long pid_ns_inode(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/ns/pid", &st) ? 0 : st.st_ino;
-}
-
-/* include/linux/proc_ns.h: the inode of the initial pid namespace. */
-#define PROC_PID_INIT_INO 0xEFFFFFFCUL
-
-/*
- * The "NSpid:" line of /proc/<pid>/status lists a process's pid in each
- * pid namespace from the one of /proc down to its own: its pid in its own
- * namespace, and how many namespaces deep it is from ours.  0: no process.
- */
-static int own_nspid(const char *pid, int *levels)
-{
-	char path[300], *line = NULL, *tok, *save;
-	size_t cap = 0;
-	int nspid = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%s/status", pid);
-	f = fopen(path, "r");
-	*levels = 0;
-	while (f && getline(&line, &cap, f) > 0) {
-		if (strncmp(line, "NSpid:", 6))
-			continue;
-		for (tok = strtok_r(line + 6, " \t\n", &save); tok;
-		     tok = strtok_r(NULL, " \t\n", &save)) {
-			nspid = atoi(tok);
-			(*levels)++;
-		}
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	return nspid;
-}
-
-/*
- * Seen from the initial pid namespace, every process is in /proc: whether
- * one of them is @pid in the pid namespace of inode @ns, or -1 if /proc
- * cannot tell (the namespace of a process in a child namespace unknown).
- */
-static int pid_lives_in(unsigned long ns, int pid)
-{
-	int found = 0, levels, nspid;
-	struct dirent *de;
-	char path[300];
-	struct stat st;
-	DIR *proc;
-
-	proc = opendir("/proc");
-	if (!proc)
-		return -1;
-	while (found == 0 && (de = readdir(proc))) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		nspid = own_nspid(de->d_name, &levels);
-		if (!nspid || levels == 1) /* gone, or in our namespace */
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/ns/pid", de->d_name);
-		if (stat(path, &st))
-			found = errno == ENOENT ? 0 : -1;
-		else if (st.st_ino == ns && nspid == pid)
-			found = 1;
-	}
-	closedir(proc);
-	return found;
-}
-
-/*
- * Whether the owner of a tag ("ns<inode>_pid<pid>", at the end of an
- * instance or event name) is provably gone.  In our own pid namespace,
- * kill() fails with ESRCH for a pid no process has.  From the initial
- * namespace, which sees every process, /proc says whether any process is
- * that pid of that namespace.  Anywhere else (a container sharing this
- * tracefs) nothing proves an owner of another namespace dead.  Inodes of
- * live namespaces are distinct; if the owner's namespace died and its
- * inode was reused, the owner died with it, so the checks stay sound.
- */
-static bool owner_gone(const char *name, unsigned long our_ns, int *pid,
-		       bool *foreign)
-{
-	const char *tag = strstr(name, "_ns");
-	unsigned long ns;
-	int end = 0;
-
-	*foreign = false;
-	if (!tag || sscanf(tag, "_ns%lu_pid%d%n", &ns, pid, &end) != 2 ||
-	    tag[end] || *pid <= 0 || !our_ns)
-		return false;
-	if (ns == our_ns)
-		return kill(*pid, 0) && errno == ESRCH;
-	if (our_ns == PROC_PID_INIT_INO)
-		return pid_lives_in(ns, *pid) == 0;
-	*foreign = true;
-	return false;
-}
-
-/* Remove the instance @name if its owner is provably gone. */
-static void remove_stale_instance(const char *name, unsigned long our_ns)
-{
-	char path[512];
-	bool foreign;
-	int pid;
-
-	if (!owner_gone(name, our_ns, &pid, &foreign)) {
-		if (foreign)
-			ksft_print_msg("kept %s: not our pid namespace\n",
-				       name);
-		return;
-	}
-	snprintf(path, sizeof(path), "%s/instances/%s", tracefs, name);
-	if (!rmdir(path))
-		ksft_print_msg("removed instance %s of dead pid %d\n", name,
-			       pid);
-}
-
-static void remove_stale_instances(unsigned long our_ns)
-{
-	struct dirent *de;
-	char path[256];
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/instances", tracefs);
-	d = opendir(path);
-	while (d && (de = readdir(d)))
-		if (!strncmp(de->d_name, TRACE_PREFIX, strlen(TRACE_PREFIX)))
-			remove_stale_instance(de->d_name, our_ns);
-	if (d)
-		closedir(d);
-}
-
-/* Probe definitions look like "p:kvm_zap_selftest/walk_<tag> kvm:...". */
-static void remove_stale_probes(unsigned long our_ns)
-{
-	char path[256], cmd[192], *line = NULL, *name, *end;
-	size_t cap = 0;
-	bool foreign;
-	int pid;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/kprobe_events", tracefs);
-	f = fopen(path, "r");
-	while (f && getline(&line, &cap, f) > 0) {
-		name = strstr(line, ":" PROBE_GROUP "/");
-		if (!name)
-			continue;
-		name += strlen(":" PROBE_GROUP "/");
-		end = strchr(name, ' ');
-		if (!end)
-			continue;
-		*end = '\0';
-		if (!owner_gone(name, our_ns, &pid, &foreign))
-			continue;
-		snprintf(cmd, sizeof(cmd), "-:%s/%s\n", PROBE_GROUP, name);
-		if (!tracefs_write(path, cmd, true))
-			ksft_print_msg("removed kprobe %s of dead pid %d\n",
-				       name, pid);
-	}
-	free(line);
-	if (f)
-		fclose(f);
-}
-
-/*
- * A killed test (SIGKILL) leaves its instance and probes behind: remove
- * those whose owner is provably gone, instances first (that disables the
- * probes).
- */
-static void remove_stale_tracing(void)
-{
-	unsigned long our_ns = pid_ns_inode();
-
-	remove_stale_instances(our_ns);
-	remove_stale_probes(our_ns);
-}
-
 static void say(const char *a, const char *b, const char *c)
 {
 	if (write(STDERR_FILENO, a, strlen(a)) < 0 ||
@@ -419,18 +232,19 @@ static int add_probe(struct zap_trace *t, int kind, char type, const char *sym,
 	int r;
 
 	snprintf(path, sizeof(path), "%s/kprobe_events", tracefs);
-	snprintf(cmd, sizeof(cmd), "%c:%s/%s_%s kvm:%s %s\n", type, PROBE_GROUP,
-		 probe_kinds[kind], t->tag, sym, fetch);
+	snprintf(cmd, sizeof(cmd), "%c:%s/%s_%s kvm:%s %s\n", type,
+		 ZAP_TRACE_GROUP, probe_kinds[kind], t->tag, sym, fetch);
 	r = tracefs_write(path, cmd, true);
 	if (r) {
 		snprintf(cmd, sizeof(cmd), "%c:%s/%s_%s %s %s\n", type,
-			 PROBE_GROUP, probe_kinds[kind], t->tag, sym, fetch);
+			 ZAP_TRACE_GROUP, probe_kinds[kind], t->tag, sym,
+			 fetch);
 		r = tracefs_write(path, cmd, true);
 	}
 	if (r)
 		return r;
 	snprintf(path, sizeof(path), "%s/events/%s/%s_%s/enable", t->instance,
-		 PROBE_GROUP, probe_kinds[kind], t->tag);
+		 ZAP_TRACE_GROUP, probe_kinds[kind], t->tag);
 	return tracefs_write(path, "1", false);
 }
 
@@ -564,7 +378,8 @@ static void arm_cleanup(struct zap_trace *t)
 		 "%s/kprobe_events", tracefs);
 	for (i = 0; i < ARRAY_SIZE(probe_kinds); i++)
 		snprintf(cleanup.unprobe[i], sizeof(cleanup.unprobe[i]),
-			 "-:%s/%s_%s\n", PROBE_GROUP, probe_kinds[i], t->tag);
+			 "-:%s/%s_%s\n", ZAP_TRACE_GROUP, probe_kinds[i],
+			 t->tag);
 	if (spare_fd < 0)
 		spare_fd = open("/dev/null", O_RDONLY);
 	cleanup.armed = 1;
@@ -581,13 +396,13 @@ void zap_trace_open(struct zap_trace *t)
 	tracefs = find_tracefs();
 	__TEST_REQUIRE(tracefs,
 		       "No tracefs with kvmmmu events (root, tracefs)");
-	remove_stale_tracing();
+	zap_trace_remove_stale(tracefs);
 
 	memset(t, 0, sizeof(*t));
-	snprintf(t->tag, sizeof(t->tag), "ns%lu_pid%d", pid_ns_inode(),
+	snprintf(t->tag, sizeof(t->tag), "ns%lu_pid%d", zap_trace_pid_ns(),
 		 getpid());
 	snprintf(t->instance, sizeof(t->instance), "%s/instances/%s%s", tracefs,
-		 TRACE_PREFIX, t->tag);
+		 ZAP_TRACE_PREFIX, t->tag);
 	/* TEST_ASSERT() exits; libkvm's allocators abort(). */
 	atexit(zap_trace_cleanup);
 	for (i = 0; i < ARRAY_SIZE(fatal_signals); i++)
@@ -630,7 +445,8 @@ static uint64_t probes_missed(struct zap_trace *t)
 	f = t->exact ? tracefs_fopen(path, &old) : NULL;
 	while (f && getline(&line, &cap, f) > 0) {
 		if (sscanf(line, "%127s %lu %lu", name, &hits, &misses) == 3 &&
-		    !strncmp(name, PROBE_GROUP "/", strlen(PROBE_GROUP "/")) &&
+		    !strncmp(name, ZAP_TRACE_GROUP "/",
+			     strlen(ZAP_TRACE_GROUP "/")) &&
 		    strstr(name, t->tag))
 			lost += misses;
 	}
