@@ -268,10 +268,12 @@ static void add_probes(struct zap_trace *t)
 		return;
 	}
 	/*
-	 * A clone keeps the function's entry and return, which is all the
-	 * probes mark; the test checks the values they fetch against the
-	 * stats (nr_to_zap against the pages in use, the total against
-	 * mmu_recycled).
+	 * A clone has the function's entry and return, which is what the
+	 * probes mark, but IPA-SRA (.isra) may have moved or dropped an
+	 * argument or the return value: the test checks what the probes
+	 * fetch against the stats (nr_to_zap against the pages in use, the
+	 * total against mmu_recycled), so such a clone fails loudly rather
+	 * than passing on wrong numbers.
 	 */
 	r = add_probe(t, 0, 'p', t->walk_sym, "nr_to_zap=$arg2:u64");
 	if (!r)
