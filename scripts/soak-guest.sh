@@ -21,7 +21,9 @@ dir=$1 runs=$2 par=$3 kills=$4
 tests=$(grep -v '^#' "$dir/tests.list")
 log=/tmp/soak.$$
 fails=0
+# Where the leftovers would be: tracefs's own mount, else under debugfs.
 tracing=/sys/kernel/tracing
+[ -d "$tracing/instances" ] || tracing=/sys/kernel/debug/tracing
 
 say() { echo "soak: $*"; }
 bad() {
