@@ -14,7 +14,7 @@ export CACHE
 
 TREE = $$(scripts/get-tree.sh $(KDIR))
 
-.PHONY: all build run vm-run bench soak mutants patches check deps clean
+.PHONY: all build run vm-run bench soak mutants patches parse-test check deps clean
 
 all: build
 
@@ -66,12 +66,21 @@ mutants: build
 	scripts/deps.sh vm modules
 	scripts/mutants.sh "$(TREE)" $(OUT)
 
-# The project's own checks: warnings as errors on both trees, style, bad
+# The trace parser (lib/x86/zap_trace_parse.c) on the captured trace text
+# in tests/traces/: no KVM, no tracefs, no tree; takes a second.
+SELFTESTS := tools/testing/selftests/kvm
+parse-test:
+	mkdir -p $(OUT)
+	gcc -Wall -Werror -O2 -I$(SELFTESTS)/include/x86 -o $(OUT)/zap_trace_parse_test \
+		tests/zap_trace_parse_test.c $(SELFTESTS)/lib/x86/zap_trace_parse.c
+	$(OUT)/zap_trace_parse_test tests/traces/*.trace
+
+# The project's own checks: the trace parser offline, warnings as errors on both trees, style, bad
 # input, the patch series (applies, builds, checkpatch-clean, runs through
 # kselftest) on both trees, the suite on this machine, the mutation matrix,
 # the short soak, and the suite under QEMU on Debian's stock KVM (last, so
 # that its KTAP summary closes the output).
-check: deps patches
+check: parse-test deps patches
 	rm -rf $(OUT)/build $(OUT)/7.3
 	scripts/build-tests.sh "$$(KERNEL_TREE=7.3 scripts/get-tree.sh)" $(OUT)/7.3 -Werror
 	scripts/build-tests.sh "$(TREE)" $(OUT) -Werror

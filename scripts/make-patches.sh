@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # make-patches.sh TREE OUTDIR: write this suite as a git format-patch series
-# against TREE (cover letter, the library, one patch per test) into
-# OUTDIR.  Files go where TREE keeps them (x86_64/ or x86/), and each patch
-# registers its file in TREE's Makefile (or Makefile.kvm) and adds the
-# kernel options it needs to the kvm folder's config.  Commit messages are
+# against TREE (cover letter, the library, one patch per test, the trace
+# capture last with the test that needs it) into OUTDIR.  Files go where
+# TREE keeps them (x86_64/ or x86/), and each patch registers its files in
+# TREE's Makefile (or Makefile.kvm) and adds the kernel options it needs to
+# the kvm folder's config.  Commit messages are
 # in patches/; PATCH_AUTHOR="Name <email>" signs the series.
 set -euo pipefail
 
@@ -74,11 +75,9 @@ need CONFIG_DEBUG_FS=y
 commit 0001-library.txt
 
 n=2
-for t in mmu_pages_unsync_zap_test memslot_unsync_zap_test mmu_zap_restart_test; do
+for t in mmu_pages_unsync_zap_test memslot_unsync_zap_test; do
 	cp "$src/x86/$t.c" "$kvm/$arch/"
 	register "TEST_GEN_PROGS_$arch" "$arch/$t"
-	[ $t = mmu_zap_restart_test ] &&
-		need CONFIG_FTRACE=y CONFIG_KPROBES=y CONFIG_KPROBE_EVENTS=y
 	commit "$(printf '%04d' $n)-$t.txt"
 	n=$((n + 1))
 done
@@ -86,7 +85,19 @@ done
 # A benchmark: built, not run by default (like nx_huge_pages_test).
 cp "$src/x86/mmu_zap_perf_test.c" "$kvm/$arch/"
 register "TEST_GEN_PROGS_EXTENDED_$arch" "$arch/mmu_zap_perf_test"
-commit 0005-mmu_zap_perf_test.txt
+commit 0004-mmu_zap_perf_test.txt
+
+# Last, so that a maintainer can take the rest without it: the tracefs and
+# kprobe capture of the zaps, its parser, and the test that needs them.
+cp "$src/include/x86/zap_trace.h" "$kvm/include/$arch/"
+for f in zap_trace zap_trace_parse zap_trace_stale; do
+	cp "$src/lib/x86/$f.c" "$kvm/lib/$arch/"
+	register "LIBKVM_$arch" "lib/$arch/$f.c"
+done
+cp "$src/x86/mmu_zap_restart_test.c" "$kvm/$arch/"
+register "TEST_GEN_PROGS_$arch" "$arch/mmu_zap_restart_test"
+need CONFIG_FTRACE=y CONFIG_KPROBES=y CONFIG_KPROBE_EVENTS=y
+commit 0005-mmu_zap_restart_test.txt
 
 rm -rf "$outdir"
 mkdir -p "$outdir"

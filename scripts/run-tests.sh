@@ -61,8 +61,8 @@ for t in "$@"; do
 	# Nothing of the test may survive it in tracefs, killed or not.
 	for tr in /sys/kernel/tracing /sys/kernel/debug/tracing; do
 		[ -d "$tr/instances" ] || continue
-		left=$(ls "$tr/instances" | grep "^kvm_zap_selftest_$pid\$"
-		       grep "kvm_zap_selftest/.*_$pid " "$tr/kprobe_events" 2>/dev/null)
+		left=$(ls "$tr/instances" | grep "^kvm_zap_selftest_ns[0-9]*_pid$pid\$"
+		       grep "kvm_zap_selftest/[a-z_]*_ns[0-9]*_pid$pid " "$tr/kprobe_events" 2>/dev/null)
 		if [ -n "$left" ] && [ "$rc" != timeout ]; then
 			echo "# left behind in $tr: $left"
 			rc=leftover

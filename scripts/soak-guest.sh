@@ -21,7 +21,9 @@ dir=$1 runs=$2 par=$3 kills=$4
 tests=$(grep -v '^#' "$dir/tests.list")
 log=/tmp/soak.$$
 fails=0
+# Where the leftovers would be: tracefs's own mount, else under debugfs.
 tracing=/sys/kernel/tracing
+[ -d "$tracing/instances" ] || tracing=/sys/kernel/debug/tracing
 
 say() { echo "soak: $*"; }
 bad() {
@@ -30,8 +32,8 @@ bad() {
 }
 ticks() { cut -d' ' -f1 /proc/uptime | tr -d .; } # centiseconds
 leftovers() {
-	ls "$tracing/instances" 2>/dev/null | grep "^kvm_zap_selftest_$1\$"
-	grep "kvm_zap_selftest/[a-z_]*_$1 " "$tracing/kprobe_events" 2>/dev/null
+	ls "$tracing/instances" 2>/dev/null | grep "^kvm_zap_selftest_ns[0-9]*_pid$1\$"
+	grep "kvm_zap_selftest/[a-z_]*_ns[0-9]*_pid$1 " "$tracing/kprobe_events" 2>/dev/null
 	grep -v '^0' "$tracing/events/kvmmmu/enable" 2>/dev/null |
 		sed 's/^/kvmmmu events enabled globally: /'
 }

@@ -3,8 +3,8 @@
  * Measure what the shadow MMU's zap paths cost as the number of unsync
  * shadow pages grows: building them, shrinking the pool to its minimum
  * (time per zapped page), deleting the page-table memslot with
- * KVM_X86_QUIRK_SLOT_ZAP_ALL on and off (time per zapped page), and, where
- * kprobe events exist, how often the shrink's walk restarted.
+ * KVM_X86_QUIRK_SLOT_ZAP_ALL on and off (time per zapped page).  How
+ * often the shrink's walk restarts is mmu_zap_restart_test's to count.
  *
  * A benchmark, not a pass/fail test of speed: it prints a table and one
  * "csv," line per size for scripts/bench.sh; it fails only if a zap is not
@@ -26,7 +26,7 @@
 #define MAX_SIZES 16
 #define CSV_HEADER                                                   \
 	"pages,build_ms,shrink_ms,shrink_zapped,shrink_ns_per_page," \
-	"slot_on_ns_per_page,slot_off_ns_per_page,restarts"
+	"slot_on_ns_per_page,slot_off_ns_per_page"
 
 struct perf_row {
 	uint64_t nr_pages;
@@ -37,7 +37,6 @@ struct perf_row {
 	uint64_t slot_on_zapped;
 	double slot_off_ms;
 	uint64_t slot_off_zapped;
-	long restarts; /* -1: not exact here */
 };
 
 static double timed_build(struct unsync_vm *uvm)
@@ -84,23 +83,12 @@ static double timed_slot_delete(struct unsync_vm *uvm, uint64_t *zapped)
 	return ms;
 }
 
-static void measure(struct perf_row *row, struct zap_trace *t, bool quirk)
+static void measure(struct perf_row *row, bool quirk)
 {
 	struct unsync_vm *uvm = unsync_vm_create(row->nr_pages);
-	struct zap_counts c;
-	uint64_t zapped;
 
 	row->build_ms = timed_build(uvm);
 	row->shrink_ms = timed_shrink(uvm, &row->shrink_zapped);
-
-	row->restarts = -1;
-	if (t->exact) {
-		timed_build(uvm);
-		zap_trace_clear(t);
-		timed_shrink(uvm, &zapped);
-		zap_trace_collect(t, &c);
-		row->restarts = c.restarts;
-	}
 
 	timed_build(uvm);
 	row->slot_on_ms = timed_slot_delete(uvm, &row->slot_on_zapped);
@@ -151,7 +139,6 @@ int main(int argc, char *argv[])
 	const char *sizes_arg = DEFAULT_SIZES;
 	uint64_t sizes[MAX_SIZES];
 	struct perf_row row;
-	struct zap_trace trace;
 	int nr_sizes, i, opt;
 	bool quirk;
 
@@ -181,29 +168,25 @@ int main(int argc, char *argv[])
 	/* Not written for nested mode yet: skips where KVM uses TDP. */
 	unsync_mode = UNSYNC_MODE_SHADOW;
 	shadow_mmu_require();
-	zap_trace_open(&trace);
 	quirk = kvm_check_cap(KVM_CAP_DISABLE_QUIRKS2) &
 		KVM_X86_QUIRK_SLOT_ZAP_ALL;
 	ksft_set_plan(nr_sizes);
-	ksft_print_msg("restarts: %s; slot delete, quirk off: %s\n",
-		       trace.exact ? "exact" : trace.why_not_exact,
+	ksft_print_msg("slot delete, quirk off: %s\n",
 		       quirk ? "yes" : "not supported");
 	ksft_print_msg("csv,%s\n", CSV_HEADER);
 
 	for (i = 0; i < nr_sizes; i++) {
 		row.nr_pages = sizes[i];
-		measure(&row, &trace, quirk);
-		ksft_print_msg("csv,%lu,%.2f,%.2f,%lu,%.1f,%.1f,%.1f,%ld\n",
+		measure(&row, quirk);
+		ksft_print_msg("csv,%lu,%.2f,%.2f,%lu,%.1f,%.1f,%.1f\n",
 			       row.nr_pages, row.build_ms, row.shrink_ms,
 			       row.shrink_zapped,
 			       ns_per(row.shrink_ms, row.shrink_zapped),
 			       ns_per(row.slot_on_ms, row.slot_on_zapped),
-			       ns_per(row.slot_off_ms, row.slot_off_zapped),
-			       row.restarts);
+			       ns_per(row.slot_off_ms, row.slot_off_zapped));
 		ksft_test_result_pass("%lu pages: shrink %.0f ns/page\n",
 				      row.nr_pages,
 				      ns_per(row.shrink_ms, row.shrink_zapped));
 	}
-	zap_trace_close(&trace);
 	ksft_finished();
 }

@@ -28,6 +28,7 @@
 #include "processor.h"
 #include "shadow_mmu.h"
 #include "ucall_common.h"
+#include "zap_trace.h"
 
 #define DEFAULT_NR_PAGES 2048
 #define DEFAULT_NR_ROOT_VCPUS 1023
@@ -454,8 +455,12 @@ int main(int argc, char *argv[])
 	}
 
 	zap_trace_open(&trace);
-	ksft_print_msg("exact restart counts: %s\n",
-		       trace.exact ? "yes" : trace.why_not_exact);
+	if (trace.exact)
+		ksft_print_msg("exact restart counts: kprobes on %s, %s\n",
+			       trace.walk_sym, trace.zap_sym);
+	else
+		ksft_print_msg("exact restart counts: no, %s\n",
+			       trace.why_not_exact);
 	ksft_set_plan(4);
 
 	test_sync_pages(nr_pages, &trace);

@@ -132,44 +132,6 @@ static inline double ms_since(struct timespec start)
 	return timespec_to_ns(timespec_elapsed(start)) / 1e6;
 }
 
-/*
- * Capture of the shadow MMU's zaps in a private tracefs instance named with
- * the pid: the kvmmmu/kvm_mmu_prepare_zap_page tracepoint (start of every
- * zap) everywhere, and where kprobe events exist, return probes on
- * __kvm_mmu_prepare_zap_page() ("list unstable") and on
- * kvm_mmu_zap_oldest_mmu_pages() (entry: nr_to_zap, return: total zapped),
- * which make the zap call tree and the walk's restarts exact.
- */
-struct zap_trace {
-	char instance[128];
-	bool exact; /* the probes are in place */
-	char why_not_exact[128];
-};
-
-struct zap_counts {
-	uint64_t zaps; /* kvm_mmu_prepare_zap_page events */
-	uint64_t unsync_zaps; /* ... of unsync pages */
-	uint64_t lost; /* events lost to a full buffer */
-	/* The rest needs the probes (zap_trace.exact). */
-	uint64_t top_level; /* zaps made by a walk or caller itself */
-	uint64_t nested; /* zaps made inside another (unsync children) */
-	uint64_t parents; /* top-level zaps that took children */
-	uint64_t unstable; /* top-level zaps that returned "unstable" */
-	uint64_t unstable_no_children; /* zaps that returned it wrongly */
-	uint64_t children_not_unstable; /* zaps that failed to return it */
-	uint64_t walks; /* kvm_mmu_zap_oldest_mmu_pages() calls */
-	uint64_t walk_nr_to_zap; /* their nr_to_zap, summed */
-	uint64_t walk_total; /* their return values, summed */
-	uint64_t walk_counted; /* nr_zapped of their top-level zaps, summed */
-	uint64_t restarts; /* unstable zaps that did not end the walk */
-	uint64_t past_budget; /* top-level zaps after the walk had enough */
-};
-
-void zap_trace_open(struct zap_trace *t);
-void zap_trace_clear(struct zap_trace *t);
-void zap_trace_collect(struct zap_trace *t, struct zap_counts *c);
-void zap_trace_close(struct zap_trace *t);
-
 /* Parse a decimal number in [min, max] for a command-line flag, or exit. */
 uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
 			uint64_t max);

@@ -133,20 +133,35 @@ static uint64_t cross_check(struct kvm_vm *vm, const char *name, uint64_t val,
 	return val;
 }
 
-#define READ_STAT(field) \
-	(s->field = cross_check(vm, #field, zap_vm_stat(vm, field), phase))
-
 void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
 {
-	READ_STAT(mmu_unsync);
-	READ_STAT(mmu_cache_miss);
-	READ_STAT(mmu_shadow_zapped);
-	READ_STAT(mmu_recycled);
-	READ_STAT(pages_4k);
-	READ_STAT(remote_tlb_flush);
-	READ_STAT(remote_tlb_flush_requests);
-	READ_STAT(mmu_pte_write);
-	READ_STAT(mmu_flooded);
+	/* In the order of stat_names[]. */
+	uint64_t *fields[] = {
+		&s->mmu_unsync,
+		&s->mmu_cache_miss,
+		&s->mmu_shadow_zapped,
+		&s->mmu_recycled,
+		&s->pages_4k,
+		&s->remote_tlb_flush,
+		&s->remote_tlb_flush_requests,
+		&s->mmu_pte_write,
+		&s->mmu_flooded,
+	};
+	uint64_t binary[] = {
+		zap_vm_stat(vm, mmu_unsync),
+		zap_vm_stat(vm, mmu_cache_miss),
+		zap_vm_stat(vm, mmu_shadow_zapped),
+		zap_vm_stat(vm, mmu_recycled),
+		zap_vm_stat(vm, pages_4k),
+		zap_vm_stat(vm, remote_tlb_flush),
+		zap_vm_stat(vm, remote_tlb_flush_requests),
+		zap_vm_stat(vm, mmu_pte_write),
+		zap_vm_stat(vm, mmu_flooded),
+	};
+	int i;
+
+	for (i = 0; i < NR_STATS; i++)
+		*fields[i] = cross_check(vm, stat_names[i], binary[i], phase);
 	if (!reported) {
 		reported = true;
 		report_cross_check();

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Capture of the shadow MMU's zaps in a private tracefs instance: the
+ * kvmmmu/kvm_mmu_prepare_zap_page tracepoint (start of every zap)
+ * everywhere, and where kprobe events exist, return probes on
+ * __kvm_mmu_prepare_zap_page() ("list unstable") and on
+ * kvm_mmu_zap_oldest_mmu_pages() (entry: nr_to_zap, return: total
+ * zapped), which make the zap call tree and the walk's restarts exact.
+ *
+ * The capture is lib/x86/zap_trace.c; the parser of the captured text,
+ * lib/x86/zap_trace_parse.c, is a pure function of that text (no tracefs,
+ * no KVM), so this header needs the C library only.
+ */
+#ifndef SELFTEST_KVM_ZAP_TRACE_H
+#define SELFTEST_KVM_ZAP_TRACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * The instance is ZAP_TRACE_PREFIX<tag>, the probes ZAP_TRACE_GROUP/<kind>_<tag>,
+ * where the tag, "ns<pid namespace inode>_pid<pid>", names this process in
+ * a tracefs that other pid namespaces may share.
+ */
+#define ZAP_TRACE_PREFIX "kvm_zap_selftest_"
+#define ZAP_TRACE_GROUP "kvm_zap_selftest"
+#define ZAP_TRACE_TAG_LEN 48
+
+struct zap_trace {
+	char instance[128];
+	bool exact; /* the probes are in place */
+	char why_not_exact[128];
+	char tag[ZAP_TRACE_TAG_LEN];
+	/* The probed functions as this kernel names them (.isra.0, ...). */
+	char walk_sym[80];
+	char zap_sym[80];
+};
+
+struct zap_counts {
+	uint64_t zaps; /* kvm_mmu_prepare_zap_page events */
+	uint64_t unsync_zaps; /* ... of unsync pages */
+	uint64_t lost; /* events lost to a full buffer */
+	/* The rest needs the probes (zap_trace.exact). */
+	uint64_t top_level; /* zaps made by a walk or caller itself */
+	uint64_t nested; /* zaps made inside another (unsync children) */
+	uint64_t parents; /* top-level zaps that took children */
+	uint64_t unstable; /* top-level zaps that returned "unstable" */
+	uint64_t unstable_no_children; /* zaps that returned it wrongly */
+	uint64_t children_not_unstable; /* zaps that failed to return it */
+	uint64_t walks; /* kvm_mmu_zap_oldest_mmu_pages() calls */
+	uint64_t walk_nr_to_zap; /* their nr_to_zap, summed */
+	uint64_t walk_total; /* their return values, summed */
+	uint64_t walk_counted; /* nr_zapped of their top-level zaps, summed */
+	uint64_t restarts; /* unstable zaps that did not end the walk */
+	uint64_t past_budget; /* top-level zaps after the walk had enough */
+};
+
+/* Skips the test (exit 4) without a tracefs that has the kvmmmu events. */
+void zap_trace_open(struct zap_trace *t);
+void zap_trace_clear(struct zap_trace *t);
+/* Summarise the zaps captured since zap_trace_clear(), then clear. */
+void zap_trace_collect(struct zap_trace *t, struct zap_counts *c);
+void zap_trace_close(struct zap_trace *t);
+
+/* lib/x86/zap_trace_stale.c: the leftovers of killed runs. */
+unsigned long zap_trace_pid_ns(void);
+void zap_trace_remove_stale(const char *tracefs);
+
+/*
+ * The parser.  Feed it the lines of an instance's "trace" file in order;
+ * it fills the zap_counts given to zap_parser_init().  Events are read by
+ * the field names of their "format" files ("fields" trace option), or
+ * from the tracepoint's printed text where that option is missing.
+ * zap_parse_line() and zap_parse_end() return 0, or -1 with the reason
+ * in p->error.
+ */
+#define ZAP_MAX_DEPTH 8
+
+struct zap_parser {
+	struct zap_counts *c;
+	bool exact; /* the probes' events are in the text */
+	char walk[64], walk_ret[64], zap_ret[64]; /* " <event>: " */
+	struct {
+		bool freed; /* not an active root: counts in nr_zapped */
+		uint64_t children;
+	} stack[ZAP_MAX_DEPTH];
+	int depth;
+	bool in_walk;
+	uint64_t walk_budget, walk_sum;
+	char error[256];
+};
+
+/* The probes' event names are "walk_<tag>", "walk_ret_<tag>", "zap_ret_<tag>". */
+void zap_parser_init(struct zap_parser *p, struct zap_counts *c,
+		     const char *tag, bool exact);
+int zap_parse_line(struct zap_parser *p, const char *line);
+int zap_parse_end(struct zap_parser *p);
+
+#endif /* SELFTEST_KVM_ZAP_TRACE_H */
