@@ -14,12 +14,13 @@
  * FAMILY_STAGE_* protocol below:
  *  1. BOOTED: the guest's own mappings (code, stack, ...) are shadowed.
  *  2. TOUCHED: the guest wrote the first data page of every child, family
- *     by family, so each parent is followed by its children.  Everything
- *     older than the first parent (the guest's own mappings and the data
- *     PDPT, whose zap would take every unsync grandchild at once) is then
- *     zapped by a shrink that spans exactly those pages: a shadow page that
- *     is zapped and faulted in again moves to the newest end, while the
- *     parents it pointed to stay where they are.
+ *     by family, so each parent is followed by its children.  The host
+ *     points CR3 at a copy of the top-level table, and everything older
+ *     than the first parent (the old root, the guest's own mappings and
+ *     the data PDPT: a zap of the root or the PDPT would take every unsync
+ *     descendant at once) is zapped by a shrink that spans exactly those
+ *     pages.  A shadow page that is zapped and faulted in again moves to
+ *     the newest end, while the parents it pointed to stay where they are.
  *  3. BUILT: the guest read every data page back, which brings the data
  *     PDPT back at the newest end (KVM syncs a parent's unsync children
  *     when it links the parent anew, so this comes first), then wrote one

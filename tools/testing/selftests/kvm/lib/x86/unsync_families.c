@@ -85,6 +85,25 @@ uint64_t families_pages(struct unsync_families *fam, uint32_t first,
 }
 
 /*
+ * Point the vCPU's CR3 at a copy of its top-level table.  KVM drops its
+ * reference to the old root at once and builds a new root at the next
+ * KVM_RUN, while the old one stays on active_mmu_pages as an ordinary page.
+ */
+static void vcpu_move_to_new_root(struct unsync_vm *uvm)
+{
+	struct kvm_vm *vm = uvm->vm;
+	struct kvm_sregs sregs;
+	uint64_t pgd;
+
+	pgd = vm_phy_page_alloc(vm, UNSYNC_PT_GPA, UNSYNC_PT_SLOT);
+	memcpy(addr_gpa2hva(vm, pgd), addr_gpa2hva(vm, uvm->pgd), PAGE_SIZE);
+	vcpu_sregs_get(uvm->vcpu, &sregs);
+	sregs.cr3 = (sregs.cr3 & ~X86_PTE_ADDR) | pgd;
+	vcpu_sregs_set(uvm->vcpu, &sregs);
+	uvm->pgd = pgd;
+}
+
+/*
  * Run the guest through the FAMILY_STAGE_* protocol.  Every step is
  * checked against the counters, so that a layout that is not the one
  * described fails here rather than in a test's figures.
@@ -115,10 +134,15 @@ void unsync_families_build(struct unsync_families *fam)
 
 	/*
 	 * Zap every page older than the first parent: the pages in use at
-	 * BOOTED but the root, and the data PDPT.  All of them are sync, so
-	 * each zap frees exactly one page and the shrink lands on its goal.
+	 * BOOTED and the data PDPT.  The root is one of them: the vCPU moves
+	 * to a copy of the top-level table, so that its live root is made
+	 * anew at the newest end, and zapping the root of every family (which
+	 * takes all their unsync children at once) does not come first in
+	 * walks from the oldest end.  All of these pages are sync, so each
+	 * zap frees exactly one page and the shrink lands on its goal.
 	 */
-	fam->older = zap_stats_in_use(&booted);
+	vcpu_move_to_new_root(fam->uvm);
+	fam->older = zap_stats_in_use(&booted) + 1;
 	goal = zap_stats_in_use(&touched) - fam->older;
 	TEST_ASSERT(goal >= KVM_MIN_ALLOC_MMU_PAGES,
 		    "Families too small: %lu pages, at least %d needed", pages,
