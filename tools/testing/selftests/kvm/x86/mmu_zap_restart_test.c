@@ -219,7 +219,8 @@ static void root_guest_code(uint64_t cr3_0, uint64_t cr3_1, uint64_t cr3_2,
 static void add_root_vcpus(struct unsync_vm *uvm, int nr_vcpus,
 			   bool shared_roots)
 {
-	rlim_t nr_fds = nr_vcpus + 256;
+	/* The root-skew test holds two such VMs at once. */
+	rlim_t nr_fds = 2 * nr_vcpus + 256;
 	struct kvm_vm *vm = uvm->vm;
 	uint64_t cr3[ROOTS_PER_VCPU];
 	struct kvm_vcpu *vcpu;
