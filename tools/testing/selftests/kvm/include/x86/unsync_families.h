@@ -34,6 +34,7 @@
 #ifndef SELFTEST_KVM_UNSYNC_FAMILIES_H
 #define SELFTEST_KVM_UNSYNC_FAMILIES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kvm_util.h"
@@ -98,7 +99,8 @@ struct unsync_families *unsync_families_create(const uint32_t *unsync,
 					       uint32_t nr,
 					       uint32_t sync_children,
 					       void *guest_code);
-void unsync_families_build(struct unsync_families *fam);
+/* False if another zapper (the host's MMU shrinker) disturbed the build. */
+bool unsync_families_build(struct unsync_families *fam, struct zap_trace *t);
 void unsync_families_free(struct unsync_families *fam);
 
 /* Shadow pages of families [first, last), parents and children. */
