@@ -116,7 +116,7 @@ bool unsync_families_build(struct unsync_families *fam, struct zap_trace *t)
 	struct kvm_vcpu *vcpu = fam->uvm->vcpu;
 	struct kvm_vm *vm = fam->uvm->vm;
 	uint64_t pages = families_pages(fam, 0, fam->layout.nr);
-	uint64_t goal, zapped;
+	uint64_t older, goal, zapped;
 	struct zap_counts c;
 
 	vcpu_run_to_sync(vcpu, FAMILY_STAGE_BOOTED);
@@ -125,13 +125,12 @@ bool unsync_families_build(struct unsync_families *fam, struct zap_trace *t)
 	zap_stats_read(vm, &touched, "families touched");
 	if (touched.mmu_shadow_zapped != booted.mmu_shadow_zapped)
 		return false;
+	older = zap_stats_in_use(&booted) + 1;
 
 	/* The touch made the data PDPT, then each family, and nothing else. */
-	TEST_ASSERT(zap_stats_in_use(&touched) ==
-			    zap_stats_in_use(&booted) + 1 + pages,
-		    "Families touched: %lu shadow pages in use, expected %lu + 1 + %lu",
-		    zap_stats_in_use(&touched), zap_stats_in_use(&booted),
-		    pages);
+	TEST_ASSERT(zap_stats_in_use(&touched) == older + pages,
+		    "Families touched: %lu pages in use, expected %lu + %lu",
+		    zap_stats_in_use(&touched), older, pages);
 
 	/*
 	 * Zap every page older than the first parent: the pages in use at
@@ -143,8 +142,8 @@ bool unsync_families_build(struct unsync_families *fam, struct zap_trace *t)
 	 * zap frees exactly one page and the shrink lands on its goal.
 	 */
 	vcpu_move_to_new_root(fam->uvm);
-	fam->older = zap_stats_in_use(&booted) + 1;
-	goal = zap_stats_in_use(&touched) - fam->older;
+	fam->older = older;
+	goal = pages;
 	TEST_ASSERT(goal >= KVM_MIN_ALLOC_MMU_PAGES,
 		    "Families too small: %lu pages, at least %d needed", pages,
 		    KVM_MIN_ALLOC_MMU_PAGES);
@@ -155,9 +154,9 @@ bool unsync_families_build(struct unsync_families *fam, struct zap_trace *t)
 	zapped = moved.mmu_shadow_zapped - touched.mmu_shadow_zapped;
 	if (c.zaps != zapped || c.lost)
 		return false;
-	TEST_ASSERT(zap_stats_in_use(&moved) == goal && zapped == fam->older,
-		    "Moving the %lu older pages: %lu in use, expected %lu; zapped %lu",
-		    fam->older, zap_stats_in_use(&moved), goal, zapped);
+	TEST_ASSERT(zap_stats_in_use(&moved) == goal && zapped == older,
+		    "Zapping %lu older pages: %lu zapped, %lu in use, goal %lu",
+		    older, zapped, zap_stats_in_use(&moved), goal);
 	set_nr_mmu_pages(vm, unsync_pool_pages(fam->uvm->nr_pages));
 
 	vcpu_run_to_sync(vcpu, FAMILY_STAGE_BUILT);
@@ -234,7 +233,7 @@ void families_print_zaps(struct unsync_families *fam, struct zap_trace *t)
 	snprintf(path, sizeof(path), "%s/trace", t->instance);
 	f = fopen(path, "r");
 	TEST_ASSERT(f, "fopen(%s) failed, errno %d", path, errno);
-	ksft_print_msg("zap order (F<n>: family n's parent, u/s: unsync/sync level-1 page):\n");
+	ksft_print_msg("zaps (Fn: parent of family n, u/s: a child):\n");
 	while (getline(&line, &cap, f) > 0) {
 		ev = strstr(line, " kvm_mmu_prepare_zap_page: ");
 		if (!ev)
@@ -245,7 +244,7 @@ void families_print_zaps(struct unsync_families *fam, struct zap_trace *t)
 			continue;
 		}
 		print_token(prev, count, &on_line);
-		strcpy(prev, tok);
+		snprintf(prev, sizeof(prev), "%s", tok);
 		count = 1;
 	}
 	print_token(prev, count, &on_line);
