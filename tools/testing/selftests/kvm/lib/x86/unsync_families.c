@@ -149,9 +149,11 @@ bool unsync_families_build(struct unsync_families *fam, struct zap_trace *t)
 		    KVM_MIN_ALLOC_MMU_PAGES);
 	zap_trace_clear(t);
 	set_nr_mmu_pages(vm, goal);
-	zap_trace_collect(t, &c);
 	zap_stats_read(vm, &moved, "older pages zapped");
 	zapped = moved.mmu_shadow_zapped - touched.mmu_shadow_zapped;
+	if (zapped != older)
+		families_print_zaps(fam, t);
+	zap_trace_collect(t, &c);
 	if (c.zaps != zapped || c.lost)
 		return false;
 	TEST_ASSERT(zap_stats_in_use(&moved) == goal && zapped == older,
