@@ -99,9 +99,17 @@ register "TEST_GEN_PROGS_$arch" "$arch/mmu_zap_restart_test"
 need CONFIG_FTRACE=y CONFIG_KPROBES=y CONFIG_KPROBE_EVENTS=y
 commit 0005-mmu_zap_restart_test.txt
 
+# The walk shapes: families of unsync pages, checked with the zap trace.
+cp "$src/lib/x86/unsync_families.c" "$kvm/lib/$arch/"
+cp "$src/include/x86/unsync_families.h" "$kvm/include/$arch/"
+register "LIBKVM_$arch" "lib/$arch/unsync_families.c"
+cp "$src/x86/mmu_zap_walk_test.c" "$kvm/$arch/"
+register "TEST_GEN_PROGS_$arch" "$arch/mmu_zap_walk_test"
+commit 0006-mmu_zap_walk_test.txt
+
 rm -rf "$outdir"
 mkdir -p "$outdir"
-(cd "$work/linux" && git format-patch -q --cover-letter -o "$outdir" HEAD~5)
+(cd "$work/linux" && git format-patch -q --cover-letter -o "$outdir" HEAD~6)
 cover=$(ls "$outdir"/0000-*.patch)
 python3 - "$cover" "$msgs/0000-cover.txt" <<'PY'
 import sys

@@ -165,6 +165,7 @@ small_args() {
 	mmu_pages_unsync_zap_test) echo "-n 256 -c 1" ;;
 	memslot_unsync_zap_test) echo "-n 256 -r 2" ;;
 	mmu_zap_restart_test) echo "-n 256 -r 16" ;;
+	mmu_zap_walk_test) echo "" ;; # fixed, small layouts
 	*) echo "-n 256" ;;
 	esac
 }
