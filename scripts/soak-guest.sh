@@ -21,7 +21,19 @@ dir=$1 runs=$2 par=$3 kills=$4
 tests=$(grep -v '^#' "$dir/tests.list")
 log=/tmp/soak.$$
 fails=0
-tracing=/sys/kernel/tracing
+# The tests that open a zap trace (zap_trace_open()): they skip without a
+# tracefs, so a pass means they wrote to one.
+trace_tests=mmu_zap_restart_test
+# Where they write: the first tracefs with kvmmmu events, as the library's
+# find_tracefs() picks it (a host may have only /sys/kernel/debug/tracing,
+# and an empty /sys/kernel/tracing).
+tracing=
+for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do
+	if [ -r "$d/events/kvmmmu/kvm_mmu_prepare_zap_page" ] && [ -d "$d/instances" ]; then
+		tracing=$d
+		break
+	fi
+done
 
 say() { echo "soak: $*"; }
 bad() {
@@ -29,13 +41,17 @@ bad() {
 	fails=$((fails + 1))
 }
 ticks() { cut -d' ' -f1 /proc/uptime | tr -d .; } # centiseconds
-leftovers() {
-	ls "$tracing/instances" 2>/dev/null | grep "^kvm_zap_selftest_$1\$"
-	grep "kvm_zap_selftest/[a-z_]*_$1 " "$tracing/kprobe_events" 2>/dev/null
-	grep -v '^0' "$tracing/events/kvmmmu/enable" 2>/dev/null |
-		sed 's/^/kvmmmu events enabled globally: /'
+leftovers() { # leftovers PID: PID's tracing state in tracefs, one a line
+	if [ -z "$tracing" ]; then
+		echo "no tracefs at /sys/kernel/tracing or /sys/kernel/debug/tracing to look in"
+		return
+	fi
+	ls "$tracing/instances" | grep "^kvm_zap_selftest_$1\$" | sed "s|^|instance $tracing/instances/|"
+	grep "kvm_zap_selftest/[a-z_]*_$1 " "$tracing/kprobe_events" 2>/dev/null | sed 's/^/kprobe /'
+	grep -v '^0' "$tracing/events/kvmmmu/enable" | sed 's/^/kvmmmu events enabled globally: /'
 }
 
+say "   leftovers are looked for in ${tracing:-(no tracefs found)}"
 say "1. $runs runs of: $(echo $tests)"
 : >/tmp/soak.times
 i=0
@@ -46,6 +62,8 @@ while [ $i -lt "$runs" ]; do
 		if ! "$dir/$t" >"$log" 2>&1; then
 			bad "run $i: $t failed"
 			tail -n 15 "$log"
+		elif [ -z "$tracing" ] && echo " $trace_tests " | grep -q " $t "; then
+			bad "run $i: $t used a tracefs, the soak finds none: it cannot see what the tests leave"
 		fi
 		echo "$t $(($(ticks) - s))" >>/tmp/soak.times
 	done
@@ -77,9 +95,10 @@ for t in $tests; do
 			bad "$t: instance $k of $par failed"
 			tail -n 15 "$log.$k"
 		fi
+		# Per pid: other users of this host's tracefs are not ours.
+		left=$(leftovers "$p")
+		[ -z "$left" ] || bad "$t: instance $k of $par left: $left"
 	done
-	[ -z "$(ls "$tracing/instances" | grep kvm_zap_selftest_)" ] ||
-		bad "$t: tracefs instances left after $par instances"
 done
 say "   $par at once: done"
 
@@ -147,7 +166,8 @@ for t in $tests; do
 done
 # debugfs mounts tracefs again on access: cover both places instead.
 expect_skip "no tracefs" mmu_zap_restart_test unshare -m sh -c \
-	"mount -t tmpfs none /sys/kernel/debug/tracing && mount -t tmpfs none $tracing && exec $dir/mmu_zap_restart_test"
+	"mount -t tmpfs none /sys/kernel/debug/tracing && { [ ! -d /sys/kernel/tracing ] ||
+	 mount -t tmpfs none /sys/kernel/tracing; } && exec $dir/mmu_zap_restart_test"
 if [ -f /modules/kvm-amd.ko ] && rmmod kvm_amd && insmod /modules/kvm-amd.ko npt=1; then
 	for t in $tests; do
 		expect_skip "TDP on (kvm_amd.npt=1)" "$t" "$dir/$t"
