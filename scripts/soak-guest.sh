@@ -7,7 +7,9 @@
 #     failure count and each test's min/median/max run time;
 #  2. PARALLEL instances of every test at once: all must pass;
 #  3. KILLS kills: each test in turn gets SIGINT, SIGTERM and SIGKILL at a
-#     random point of its run: no tracefs instance or probe of the killed
+#     random point of the part of its run that holds state (tracefs
+#     instance, VMs), named by the case in progress: no tracefs instance
+#     or probe of the killed
 #     pid, nor a kvmmmu event enabled globally, may survive SIGINT or
 #     SIGTERM; what SIGKILL leaves, the next run must remove (and
 #     say so); the next run must pass;
@@ -64,6 +66,8 @@ while [ $i -lt "$runs" ]; do
 			tail -n 15 "$log"
 		elif [ -z "$tracing" ] && echo " $trace_tests " | grep -q " $t "; then
 			bad "run $i: $t used a tracefs, the soak finds none: it cannot see what the tests leave"
+		else
+			cp "$log" "/tmp/soak.full.$t" # its cases name the kills' phases
 		fi
 		echo "$t $(($(ticks) - s))" >>/tmp/soak.times
 	done
@@ -102,27 +106,95 @@ for t in $tests; do
 done
 say "   $par at once: done"
 
-say "3. $kills kills at random points"
-# Each test in turn gets SIGINT, SIGTERM, SIGKILL, at a random point of its
-# median run time; the test with tracefs state comes first.
-order="mmu_zap_restart_test $(echo $tests | tr ' ' '\n' | grep -vx mmu_zap_restart_test)"
+say "3. $kills kills, spread over the part of each run that holds state"
+# Each test in turn gets SIGINT, SIGTERM, SIGKILL; the tests with tracefs
+# state come first.  A kill falls between the moment the test holds state
+# (its tracefs instance is there; for the others its KTAP plan is out and
+# it builds VMs) and 9/10 of its median run: the m-th of a test's n kills
+# at a random point of the m-th n-th of that window.  Its phase is the
+# test case in progress: the next "ok" line of a full run of step 1.  A
+# kill that comes after the test ended is tried again (3 times at most).
+order="$trace_tests $(echo $tests | tr ' ' '\n' | grep -vxF "$(echo $trace_tests | tr ' ' '\n')")"
+nt=$(echo $order | wc -w)
+rand() { echo $(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % $1)); } # 0..N-1
+secs() { echo "$(($1 / 100)).$(printf %02d $(($1 % 100)))"; }          # cs as s
+alive() { grep -qv '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }  # not a zombie
+is_trace_test() { echo " $trace_tests " | grep -q " $1 "; }
+holds_state() { # holds_state TEST PID LOG
+	if is_trace_test "$1"; then
+		[ -n "$tracing" ] && [ -d "$tracing/instances/kvm_zap_selftest_$2" ]
+	else
+		grep -q '^1\.\.' "$3"
+	fi
+}
+phase() { # phase TEST PID LOG: the case the run is in, and its tracefs state
+	n=$(grep -c '^ok ' "$3")
+	plan=$(grep -c '^ok ' "/tmp/soak.full.$1" 2>/dev/null)
+	case_=$(grep '^ok ' "/tmp/soak.full.$1" 2>/dev/null | sed -n "$((n + 1))p" |
+		sed 's/^ok [0-9]* *//; s/^# SKIP \([^:]*\):.*/\1/; s/: [0-9].*//; s/ [0-9.]*$//')
+	if [ "$n" -ge "$plan" ]; then
+		echo "after its last case"
+	else
+		echo "case $((n + 1))/$plan '$case_'"
+	fi
+	if is_trace_test "$1" && [ -n "$tracing" ]; then
+		p=$(grep -c "kvm_zap_selftest/[a-z_]*_$2 " "$tracing/kprobe_events" 2>/dev/null)
+		[ -d "$tracing/instances/kvm_zap_selftest_$2" ] && echo "; instance and ${p:-no} kprobes in place"
+	fi
+}
+: >/tmp/soak.killplan
+k=0
+while [ $k -lt "$kills" ]; do
+	echo $order | cut -d' ' -f$((k / 3 % nt + 1)) >>/tmp/soak.killplan
+	k=$((k + 1))
+done
+: >/tmp/soak.kills
 set -- INT TERM KILL
 k=0
 while [ $k -lt "$kills" ]; do
 	sig=$1
 	shift
 	set -- "$@" "$sig"
-	t=$(echo $order | cut -d' ' -f$((k / 3 % $(echo $order | wc -w) + 1)))
 	k=$((k + 1))
-	med=$(($(grep "^$t " /tmp/soak.medians | cut -d' ' -f2) + 1))
-	at=$((RANDOM % med))
-	"$dir/$t" >"$log" 2>&1 &
-	pid=$!
-	sleep "$((at / 100)).$(printf %02d $((at % 100)))"
-	kill -"$sig" "$pid" 2>/dev/null
-	wait "$pid"
-	say "   SIG$sig to $t at $((at / 100)).$(printf %02d $((at % 100))) s (median run $((med / 100)) s)"
-	left=$(leftovers "$pid")
+	t=$(sed -n "${k}p" /tmp/soak.killplan)
+	n=$(grep -cx "$t" /tmp/soak.killplan)
+	m=$(head -n $k /tmp/soak.killplan | grep -cx "$t")
+	end=$(($(grep "^$t " /tmp/soak.medians | cut -d' ' -f2) * 9 / 10))
+	try=0
+	while [ $try -lt 3 ]; do
+		try=$((try + 1))
+		: >"$log" # not the last run's plan
+		start=$(ticks)
+		"$dir/$t" >"$log" 2>&1 &
+		pid=$!
+		while alive $pid && ! holds_state "$t" $pid "$log"; do
+			sleep 0.02
+		done
+		t0=$(($(ticks) - start))
+		if ! holds_state "$t" $pid "$log"; then
+			bad "$t (pid $pid) ended without being seen to hold state (tracefs: ${tracing:-none})"
+			tail -n 5 "$log"
+			wait $pid
+			ph="never held state"
+			break
+		fi
+		w=$((end > t0 + n ? end - t0 : n))
+		at=$((t0 + w * (m - 1) / n + $(rand $((w / n)))))
+		while alive $pid && [ $(($(ticks) - start)) -lt $at ]; do
+			sleep 0.02
+		done
+		ph=$(phase "$t" $pid "$log" | tr -d '\n')
+		kill -"$sig" $pid 2>/dev/null
+		wait $pid 2>/dev/null # no "Killed" from the shell
+		rc=$?
+		[ $rc -le 128 ] && [ $rc != 0 ] && bad "$t failed (exit $rc) before SIG$sig" && tail -n 15 "$log"
+		[ $rc != 0 ] && break
+		say "   SIG$sig to $t at $(secs $at) s came after it ended: again"
+		ph="missed: it ended first"
+	done
+	say "   SIG$sig to $t at $(secs $at) s (window $(secs $t0)-$(secs $end) s, slice $m/$n): $ph"
+	left=$(leftovers $pid)
+	echo "$t: $(echo "$ph" | cut -d';' -f1)" >>/tmp/soak.kills
 	if [ -n "$left" ] && [ "$sig" != KILL ]; then
 		bad "$t left tracefs state after SIG$sig: $left"
 	fi
@@ -133,15 +205,17 @@ while [ $k -lt "$kills" ]; do
 		next=failed
 	fi
 	if [ -n "$left" ]; then
-		if grep -q "of dead pid $pid" "$log" && [ -z "$(leftovers "$pid")" ]; then
-			say "   SIG$sig of $t left $(echo $left | cut -c1-40)...; the next run ($next) removed it and said so"
+		if grep -q "of dead pid $pid" "$log" && [ -z "$(leftovers $pid)" ]; then
+			say "     it left $(echo $left); the next run ($next) said: $(grep "of dead pid $pid" "$log" | sed 's/^# //' | tr '\n' ';')"
 		else
 			bad "the run after SIG$sig of $t did not remove: $left"
 		fi
 	else
-		say "   SIG$sig of $t: nothing left behind; the next run $next"
+		say "     nothing left behind; the next run $next"
 	fi
 done
+say "   kills by phase:"
+sort /tmp/soak.kills | uniq -c | sed 's/^ */soak:     /'
 
 say "4. missing requirements"
 expect_skip() { # expect_skip WHAT TEST CMD...
