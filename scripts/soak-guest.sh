@@ -22,7 +22,8 @@
 # POSIX sh, for busybox.  Exit 1 on any failure.
 dir=$1 runs=$2 par=$3 kills=$4
 tests=$(grep -v '^#' "$dir/tests.list")
-log=/tmp/soak.$$
+log=/tmp/soak.$$ # and $log.* for the soak's other files
+trap 'rm -f "$log" "$log".*' EXIT
 fails=0
 # The tests that open a zap trace (zap_trace_open()): they skip without a
 # tracefs, so a pass means they wrote to one.
@@ -40,6 +41,11 @@ done
 
 say() { echo "soak: $*"; }
 bad() {
+	if [ -n "$planted" ]; then
+		echo "soak: FAIL (planted): $*"
+		reds=$((reds + 1))
+		return
+	fi
 	echo "soak: FAIL: $*"
 	fails=$((fails + 1))
 }
@@ -49,14 +55,53 @@ leftovers() { # leftovers PID: PID's tracing state in tracefs, one a line
 		echo "no tracefs at /sys/kernel/tracing or /sys/kernel/debug/tracing to look in"
 		return
 	fi
-	ls "$tracing/instances" | grep "^kvm_zap_selftest_$1\$" | sed "s|^|instance $tracing/instances/|"
+	i=$tracing/instances/kvm_zap_selftest_$1
+	[ ! -d "$i" ] || echo "instance $i"
 	grep "kvm_zap_selftest/[a-z_]*_$1 " "$tracing/kprobe_events" 2>/dev/null | sed 's/^/kprobe /'
 	grep -v '^0' "$tracing/events/kvmmmu/enable" | sed 's/^/kvmmmu events enabled globally: /'
 }
 
 say "   leftovers are looked for in ${tracing:-(no tracefs found)}"
+
+# SOAK_PLANT=1, the soak's self-test: steps 1 and 3 only, and after each
+# kill leftovers named like the tests' are planted for the killed pid
+# where the checks look: an instance, a kprobe where tracefs has kprobe
+# events, and (SIGINT, SIGTERM) the kvmmmu events enabled globally.  Each
+# check must turn red on them ("FAIL (planted)", not counted as failures);
+# the soak passes if every one did, and removes what it planted.
+plants=0 reds=0 planted=
+plant() { # plant PID [global]
+	planted=
+	pi=$tracing/instances/kvm_zap_selftest_$1
+	[ -d "$pi" ] || mkdir "$pi" && planted=instance
+	if [ -w "$tracing/kprobe_events" ]; then
+		for sym in kvm:kvm_mmu_zap_oldest_mmu_pages kvm_mmu_zap_oldest_mmu_pages; do
+			echo "p:kvm_zap_selftest/walk_$1 $sym" >>"$tracing/kprobe_events" 2>/dev/null &&
+				planted="$planted kprobe" && break
+		done
+	fi
+	if [ "$2" = global ] && [ "$(cat "$tracing/events/kvmmmu/enable")" = 0 ]; then
+		echo 1 >"$tracing/events/kvmmmu/enable" && planted="$planted global"
+	fi
+	plants=$((plants + 1)) reds0=$reds
+	say "     planted for pid $1: $planted"
+}
+unplant() { # unplant PID TEXT: TEXT, the check's findings, names each plant
+	was=$planted
+	planted=
+	for p in $was; do
+		case $p in
+		instance) rmdir "$tracing/instances/kvm_zap_selftest_$1" 2>/dev/null; pat="instance " ;;
+		kprobe) echo "-:kvm_zap_selftest/walk_$1" >>"$tracing/kprobe_events"; pat="kprobe " ;;
+		global) echo 0 >"$tracing/events/kvmmmu/enable"; pat="enabled globally" ;;
+		esac
+		echo "$2" | grep -q "$pat" || bad "planted $p for pid $1: the check did not name it"
+	done
+	[ $reds -gt "$reds0" ] || bad "planted $was for pid $1: the check stayed green"
+	[ -z "$(leftovers "$1")" ] || bad "could not remove the plants: $(leftovers "$1")"
+}
 say "1. $runs runs of: $(echo $tests)"
-: >/tmp/soak.times
+: >$log.times
 i=0
 while [ $i -lt "$runs" ]; do
 	i=$((i + 1))
@@ -68,22 +113,23 @@ while [ $i -lt "$runs" ]; do
 		elif [ -z "$tracing" ] && echo " $trace_tests " | grep -q " $t "; then
 			bad "run $i: $t used a tracefs, the soak finds none: it cannot see what the tests leave"
 		else
-			cp "$log" "/tmp/soak.full.$t" # its cases name the kills' phases
+			cp "$log" "$log.full.$t" # its cases name the kills' phases
 		fi
-		echo "$t $(($(ticks) - s))" >>/tmp/soak.times
+		echo "$t $(($(ticks) - s))" >>$log.times
 	done
 done
-# Each test's median in centiseconds goes to /tmp/soak.medians (step 3).
-: >/tmp/soak.medians
+# Each test's median in centiseconds goes to $log.medians (step 3).
+: >$log.medians
 for t in $tests; do
-	grep "^$t " /tmp/soak.times | cut -d' ' -f2 | sort -n >/tmp/soak.t
-	awk -v t="$t" '{ v[NR] = $1 }
+	grep "^$t " $log.times | cut -d' ' -f2 | sort -n >$log.t
+	awk -v t="$t" -v f="$log.medians" '{ v[NR] = $1 }
 		END { m = v[int((NR + 1) / 2)]
 		      printf "soak: %-28s min %6.2f s  median %6.2f s  max %6.2f s  (%d runs)\n",
 			     t, v[1] / 100, m / 100, v[NR] / 100, NR
-		      print t, m >>"/tmp/soak.medians" }' /tmp/soak.t
+		      print t, m >>f }' $log.t
 done
 
+[ -z "${SOAK_PLANT:-}" ] || par=0 # the self-test skips step 2
 say "2. $par instances at once of each test"
 for t in $tests; do
 	pids=""
@@ -114,7 +160,8 @@ say "3. $kills kills, spread over the part of each run that holds state"
 # it builds VMs) and 9/10 of its median run: the m-th of a test's n kills
 # at a random point of the m-th n-th of that window.  Its phase is the
 # test case in progress: the next "ok" line of a full run of step 1.  A
-# kill that comes after the test ended is tried again (3 times at most).
+# kill that comes after the test ended is tried again (3 times at most)
+# in 9/10 of that run.
 order="$trace_tests $(echo $tests | tr ' ' '\n' | grep -vxF "$(echo $trace_tests | tr ' ' '\n')")"
 nt=$(echo $order | wc -w)
 rand() { echo $(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % $1)); } # 0..N-1
@@ -130,8 +177,8 @@ holds_state() { # holds_state TEST PID LOG
 }
 phase() { # phase TEST PID LOG: the case the run is in, and its tracefs state
 	n=$(grep -c '^ok ' "$3")
-	plan=$(grep -c '^ok ' "/tmp/soak.full.$1" 2>/dev/null)
-	case_=$(grep '^ok ' "/tmp/soak.full.$1" 2>/dev/null | sed -n "$((n + 1))p" |
+	plan=$(grep -c '^ok ' "$log.full.$1" 2>/dev/null)
+	case_=$(grep '^ok ' "$log.full.$1" 2>/dev/null | sed -n "$((n + 1))p" |
 		sed 's/^ok [0-9]* *//; s/^# SKIP \([^:]*\):.*/\1/; s/: [0-9].*//; s/ [0-9.]*$//')
 	if [ "$n" -ge "$plan" ]; then
 		echo "after its last case"
@@ -143,13 +190,26 @@ phase() { # phase TEST PID LOG: the case the run is in, and its tracefs state
 		[ -d "$tracing/instances/kvm_zap_selftest_$2" ] && echo "; instance and ${p:-no} kprobes in place"
 	fi
 }
-: >/tmp/soak.killplan
+check_kill() { # what SIGINT or SIGTERM of $t left in $left
+	if [ -n "$left" ] && [ "$sig" != KILL ]; then
+		bad "$t left tracefs state after SIG$sig: $(echo $left)"
+	fi
+}
+check_next() { # the run after the kill of $pid ($log) removed $left, saying so
+	now=$(leftovers $pid)
+	if grep -q "of dead pid $pid" "$log" && [ -z "$now" ]; then
+		say "     it left $(echo $left); the next run ($next) said: $(grep "of dead pid $pid" "$log" | sed 's/^# //' | tr '\n' ';')"
+	else
+		bad "the run after SIG$sig of $t did not remove: $(echo $now)"
+	fi
+}
+: >$log.killplan
 k=0
 while [ $k -lt "$kills" ]; do
-	echo $order | cut -d' ' -f$((k / 3 % nt + 1)) >>/tmp/soak.killplan
+	echo $order | cut -d' ' -f$((k / 3 % nt + 1)) >>$log.killplan
 	k=$((k + 1))
 done
-: >/tmp/soak.kills
+: >$log.kills
 set -- INT TERM KILL
 k=0
 while [ $k -lt "$kills" ]; do
@@ -157,10 +217,10 @@ while [ $k -lt "$kills" ]; do
 	shift
 	set -- "$@" "$sig"
 	k=$((k + 1))
-	t=$(sed -n "${k}p" /tmp/soak.killplan)
-	n=$(grep -cx "$t" /tmp/soak.killplan)
-	m=$(head -n $k /tmp/soak.killplan | grep -cx "$t")
-	end=$(($(grep "^$t " /tmp/soak.medians | cut -d' ' -f2) * 9 / 10))
+	t=$(sed -n "${k}p" $log.killplan)
+	n=$(grep -cx "$t" $log.killplan)
+	m=$(head -n $k $log.killplan | grep -cx "$t")
+	end=$(($(grep "^$t " $log.medians | cut -d' ' -f2) * 9 / 10))
 	try=0
 	while [ $try -lt 3 ]; do
 		try=$((try + 1))
@@ -184,20 +244,28 @@ while [ $k -lt "$kills" ]; do
 		while alive $pid && [ $(($(ticks) - start)) -lt $at ]; do
 			sleep 0.02
 		done
+		ran=$(($(ticks) - start))
 		ph=$(phase "$t" $pid "$log" | tr -d '\n')
 		kill -"$sig" $pid 2>/dev/null
 		wait $pid 2>/dev/null # no "Killed" from the shell
 		rc=$?
 		[ $rc -le 128 ] && [ $rc != 0 ] && bad "$t failed (exit $rc) before SIG$sig" && tail -n 15 "$log"
 		[ $rc != 0 ] && break
-		say "   SIG$sig to $t at $(secs $at) s came after it ended: again"
+		end=$((ran * 9 / 10))
+		say "   SIG$sig to $t at $(secs $at) s came after it ended ($(secs $ran) s): again, by $(secs $end) s"
 		ph="missed: it ended first"
 	done
 	say "   SIG$sig to $t at $(secs $at) s (window $(secs $t0)-$(secs $end) s, slice $m/$n): $ph"
+	echo "$t: $(echo "$ph" | cut -d';' -f1)" >>$log.kills
 	left=$(leftovers $pid)
-	echo "$t: $(echo "$ph" | cut -d';' -f1)" >>/tmp/soak.kills
-	if [ -n "$left" ] && [ "$sig" != KILL ]; then
-		bad "$t left tracefs state after SIG$sig: $left"
+	check_kill
+	if [ -n "${SOAK_PLANT:-}" ] && [ "$sig" != KILL ]; then
+		real=$left
+		plant $pid global
+		left=$(leftovers $pid)
+		check_kill
+		unplant $pid "$left"
+		left=$real
 	fi
 	next=passed
 	if ! "$dir/$t" >"$log" 2>&1; then
@@ -206,17 +274,25 @@ while [ $k -lt "$kills" ]; do
 		next=failed
 	fi
 	if [ -n "$left" ]; then
-		if grep -q "of dead pid $pid" "$log" && [ -z "$(leftovers $pid)" ]; then
-			say "     it left $(echo $left); the next run ($next) said: $(grep "of dead pid $pid" "$log" | sed 's/^# //' | tr '\n' ';')"
-		else
-			bad "the run after SIG$sig of $t did not remove: $left"
+		check_next
+		# Planted after the next run: as if it had not removed them.
+		if [ -n "${SOAK_PLANT:-}" ]; then
+			plant $pid
+			check_next
+			unplant $pid "$now"
 		fi
 	else
 		say "     nothing left behind; the next run $next"
 	fi
 done
 say "   kills by phase:"
-sort /tmp/soak.kills | uniq -c | sed 's/^ */soak:     /'
+sort $log.kills | uniq -c | sed 's/^ */soak:     /'
+
+if [ -n "${SOAK_PLANT:-}" ]; then
+	say "planted leftovers $plants times: the checks turned red $reds times (FAIL (planted) above); $fails failures"
+	[ $fails = 0 ] && [ $plants -gt 0 ]
+	exit
+fi
 
 say "4. missing requirements"
 expect_skip() { # expect_skip WHAT TEST CMD...
@@ -302,10 +378,10 @@ if [ -d "$dir/valgrind" ] && command -v valgrind >/dev/null; then
 		# shellcheck disable=SC2086
 		valgrind --leak-check=full --track-origins=yes \
 			--show-leak-kinds=definite,indirect,possible \
-			--log-file=/tmp/vg.log "$dir/valgrind/$t" $args >"$log" 2>&1
+			--log-file=$log.vg.log "$dir/valgrind/$t" $args >"$log" 2>&1
 		rc=$?
-		set -- $(vg_report /tmp/vg.log 2>/tmp/vg.other)
-		leaks=$(grep -E '^==[0-9]+== +(definitely|indirectly|possibly) lost:' /tmp/vg.log |
+		set -- $(vg_report $log.vg.log 2>$log.vg.other)
+		leaks=$(grep -E '^==[0-9]+== +(definitely|indirectly|possibly) lost:' $log.vg.log |
 			sed 's/^==[0-9]*== *//; s/ in [0-9,]* blocks//' | tr '\n' ',')
 		what="exit $rc; $4 reports ($2 on CPUID data, not ours); $leaks"
 		if [ $rc = 0 ] && [ "$4" = 0 ]; then
@@ -313,7 +389,7 @@ if [ -d "$dir/valgrind" ] && command -v valgrind >/dev/null; then
 		else
 			bad "$t $args under valgrind: $what"
 			tail -n 15 "$log"
-			head -n 80 /tmp/vg.other
+			head -n 80 $log.vg.other
 		fi
 	done
 else

@@ -13,7 +13,8 @@
 #                    (scripts/build-kvm-modules.sh builds them from a tree)
 #   VM_DIR=dir       where the initramfs and console log go (OUT/vm)
 #   VM_TESTS=a,b     run only these tests
-#   VM_SOAK=r,p,k    run scripts/soak-guest.sh (r runs, p at once, k kills)
+#   VM_SOAK=r,p,k    run scripts/soak-guest.sh (r runs, p at once, k kills;
+#                    SOAK_PLANT=1: its self-test)
 #   VM_VALGRIND=dir  add valgrind and the dynamically linked tests of dir
 #                    (the soak runs them under memcheck)
 #   TEST_ARGS="-n 8" arguments for every test
@@ -110,6 +111,7 @@ append+=" vmtimeout=${TEST_TIMEOUT:-300}"
 [ -n "${VM_TESTS:-}" ] && append+=" vmtests=$VM_TESTS"
 [ -n "${TEST_ARGS:-}" ] && append+=" vmargs=$(echo "$TEST_ARGS" | tr ' ' '~')"
 [ -n "${VM_SOAK:-}" ] && append+=" vmsoak=$VM_SOAK"
+[ -n "${SOAK_PLANT:-}" ] && append+=" vmplant=1"
 
 echo "vm-run.sh: booting $(basename "$kernel") under QEMU (TCG), console log in $vm/console.log" >&2
 start=$(date +%s)
