@@ -100,6 +100,17 @@ unplant() { # unplant PID TEXT: TEXT, the check's findings, names each plant
 	[ $reds -gt "$reds0" ] || bad "planted $was for pid $1: the check stayed green"
 	[ -z "$(leftovers "$1")" ] || bad "could not remove the plants: $(leftovers "$1")"
 }
+# The root skew ratios of mmu_zap_restart_test, alone and at once, for
+# the record (the test judges them): $log.ratios.
+ratios() { sed -n "s/^# root skew ratio \([0-9.]*\).*/$2 \1/p" "$1" >>$log.ratios; }
+ratio_summary() {
+	for how in alone "$par at once"; do
+		grep "^$how " $log.ratios | sed 's/.* //' | sort -n | awk -v how="$how" '{ v[NR] = $1 }
+			END { if (NR) printf "soak:    root skew ratio, %s: min %.2f median %.2f max %.2f (%d runs)\n",
+					     how, v[1], v[int((NR + 1) / 2)], v[NR], NR }'
+	done
+}
+: >$log.ratios
 say "1. $runs runs of: $(echo $tests)"
 : >$log.times
 i=0
@@ -116,6 +127,7 @@ while [ $i -lt "$runs" ]; do
 			cp "$log" "$log.full.$t" # its cases name the kills' phases
 		fi
 		echo "$t $(($(ticks) - s))" >>$log.times
+		ratios "$log" alone
 	done
 done
 # Each test's median in centiseconds goes to $log.medians (step 3).
@@ -146,12 +158,14 @@ for t in $tests; do
 			bad "$t: instance $k of $par failed"
 			tail -n 15 "$log.$k"
 		fi
+		ratios "$log.$k" "$par at once"
 		# Per pid: other users of this host's tracefs are not ours.
 		left=$(leftovers "$p")
 		[ -z "$left" ] || bad "$t: instance $k of $par left: $left"
 	done
 done
 say "   $par at once: done"
+ratio_summary
 
 say "3. $kills kills, spread over the part of each run that holds state"
 # Each test in turn gets SIGINT, SIGTERM, SIGKILL; the tests with tracefs
