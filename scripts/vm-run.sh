@@ -115,18 +115,19 @@ append+=" vmtimeout=${TEST_TIMEOUT:-300}"
 
 echo "vm-run.sh: booting $(basename "$kernel") under QEMU (TCG), console log in $vm/console.log" >&2
 start=$(date +%s)
+# The suite's KTAP and the soak's lines go to stdout as the guest prints
+# them: line-buffered sed, not tr (which would hold them to the end).
 set +e
 timeout "${VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu max -smp "${VM_CPUS:-1}" -m "${VM_MEM:-4G}" \
 	-nographic -no-reboot -nodefaults -serial stdio -display none \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-kernel "$kernel" -initrd "$vm/initramfs.cpio.gz" -append "$append" \
-	</dev/null 2>&1 | tr -d '\r' >"$vm/console.log"
+	</dev/null 2>&1 | sed -u 's/\r//g' | tee "$vm/console.log" |
+	sed -un '/^=== KTAP BEGIN/,/^=== KTAP END/{/^===/d;p;d}; /^soak: /p'
 status=${PIPESTATUS[0]}
 set -e
 secs=$(($(date +%s) - start))
 
-sed -n '/^=== KTAP BEGIN/,/^=== KTAP END/{/^===/d;p}' "$vm/console.log"
-grep '^soak: ' "$vm/console.log" || true
 grep -o 'vm-init:.*' "$vm/console.log" >&2 || true
 if [ "$status" = 124 ]; then
 	tail -n 40 "$vm/console.log" >&2
