@@ -219,14 +219,17 @@ static void root_guest_code(uint64_t cr3_0, uint64_t cr3_1, uint64_t cr3_2,
 static void add_root_vcpus(struct unsync_vm *uvm, int nr_vcpus,
 			   bool shared_roots)
 {
-	rlim_t nr_fds = nr_vcpus + 256;
+	rlim_t nr_fds = 2 * nr_vcpus + 256;
 	struct kvm_vm *vm = uvm->vm;
 	uint64_t cr3[ROOTS_PER_VCPU];
 	struct kvm_vcpu *vcpu;
 	struct rlimit nofile;
 	int v, i;
 
-	/* One fd per vCPU: raise the limit if it is lower, never lower it. */
+	/*
+	 * One fd per vCPU, of both VMs test_root_skew() holds at once: raise
+	 * the limit if it is lower, never lower it.
+	 */
 	TEST_ASSERT(!getrlimit(RLIMIT_NOFILE, &nofile), "getrlimit() failed");
 	if (nofile.rlim_cur < nr_fds) {
 		nofile.rlim_cur = nr_fds;
