@@ -28,5 +28,5 @@ if [ -w /dev/kvm ] && [ -d /sys/kernel/debug/kvm ] && [ -z "${SOAK_VM:-}" ]; the
 	"$here/soak-guest.sh" "$out" "$runs" "$par" "$kills"
 else
 	env "${vg[@]}" VM_SOAK="$runs,$par,$kills" VM_MEM=8G \
-		VM_TIMEOUT=$((600 + runs * 180 + kills * 60)) "$here/vm-run.sh" "$out"
+		VM_TIMEOUT=${VM_TIMEOUT:-$((600 + runs * 180 + kills * 60))} "$here/vm-run.sh" "$out"
 fi
