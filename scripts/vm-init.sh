@@ -50,7 +50,8 @@ else
 	soak=$(sed -n 's/.*vmsoak=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
 	if [ -n "$soak" ]; then
 		# shellcheck disable=SC2086
-		/tests/soak-guest.sh /tests $soak || rc=1
+		SOAK_PLANT=$(sed -n 's/.*vmplant=\([^ ]*\).*/\1/p' /proc/cmdline) \
+			/tests/soak-guest.sh /tests $soak || rc=1
 	else
 		echo "=== KTAP BEGIN"
 		TEST_ARGS=$(sed -n 's/.*vmargs=\([^ ]*\).*/\1/p' /proc/cmdline | tr '~' ' ') \

@@ -15,7 +15,8 @@
 #   VM_NPT=1         load kvm_amd with npt=1: KVM uses TDP, and the tests
 #                    run in nested mode (an L1 hypervisor with nested NPT)
 #   VM_TESTS=a,b     run only these tests
-#   VM_SOAK=r,p,k    run scripts/soak-guest.sh (r runs, p at once, k kills)
+#   VM_SOAK=r,p,k    run scripts/soak-guest.sh (r runs, p at once, k kills;
+#                    SOAK_PLANT=1: its self-test)
 #   VM_VALGRIND=dir  add valgrind and the dynamically linked tests of dir
 #                    (the soak runs them under memcheck)
 #   TEST_ARGS="-n 8" arguments for every test
@@ -116,21 +117,23 @@ append+=" vmtimeout=${TEST_TIMEOUT:-300}"
 [ -n "${TEST_ARGS:-}" ] && append+=" vmargs=$(echo "$TEST_ARGS" | tr ' ' '~')"
 [ -n "${VM_SOAK:-}" ] && append+=" vmsoak=$VM_SOAK"
 [ -n "${VM_LOCKDOWN-integrity}" ] && append+=" vmlockdown=${VM_LOCKDOWN-integrity}"
+[ -n "${SOAK_PLANT:-}" ] && append+=" vmplant=1"
 
 echo "vm-run.sh: booting $(basename "$kernel") under QEMU (TCG), console log in $vm/console.log" >&2
 start=$(date +%s)
+# The suite's KTAP and the soak's lines go to stdout as the guest prints
+# them: line-buffered sed, not tr (which would hold them to the end).
 set +e
 timeout "${VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu max -smp "${VM_CPUS:-1}" -m "${VM_MEM:-4G}" \
 	-nographic -no-reboot -nodefaults -serial stdio -display none \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-kernel "$kernel" -initrd "$vm/initramfs.cpio.gz" -append "$append" \
-	</dev/null 2>&1 | tr -d '\r' >"$vm/console.log"
+	</dev/null 2>&1 | sed -u 's/\r//g' | tee "$vm/console.log" |
+	sed -un '/^=== KTAP BEGIN/,/^=== KTAP END/{/^===/d;p;d}; /^soak: /p'
 status=${PIPESTATUS[0]}
 set -e
 secs=$(($(date +%s) - start))
 
-sed -n '/^=== KTAP BEGIN/,/^=== KTAP END/{/^===/d;p}' "$vm/console.log"
-grep '^soak: ' "$vm/console.log" || true
 grep -o 'vm-init:.*' "$vm/console.log" >&2 || true
 if [ "$status" = 124 ]; then
 	tail -n 40 "$vm/console.log" >&2
