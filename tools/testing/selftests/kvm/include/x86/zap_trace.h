@@ -56,6 +56,8 @@ struct zap_counts {
 };
 
 /* Skips the test (exit 4) without a tracefs that has the kvmmmu events. */
+/* A tracefs with the kvmmmu events is there (root, tracefs mounted). */
+bool zap_trace_available(void);
 void zap_trace_open(struct zap_trace *t);
 void zap_trace_clear(struct zap_trace *t);
 /* Summarise the zaps captured since zap_trace_clear(), then clear. */

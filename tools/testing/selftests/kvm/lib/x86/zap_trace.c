@@ -387,6 +387,11 @@ static void arm_cleanup(struct zap_trace *t)
 	cleanup.armed = 1;
 }
 
+bool zap_trace_available(void)
+{
+	return find_tracefs();
+}
+
 void zap_trace_open(struct zap_trace *t)
 {
 	static const int fatal_signals[] = { SIGINT,  SIGTERM, SIGHUP, SIGQUIT,
