@@ -457,7 +457,7 @@ int main(int argc, char *argv[])
 	ksft_set_plan(4);
 	if (!zap_trace_available()) {
 		/* The zaps need tracefs; the timing does not. */
-		ksft_test_result_skip("sync pages: no tracefs (root, tracefs)\n");
+		ksft_test_result_skip("sync pages: needs tracefs and root\n");
 		ksft_test_result_skip("unsync pages: no tracefs\n");
 		ksft_test_result_skip("restarts: no tracefs\n");
 		run_root_skew(nr_pages, nr_root_vcpus);
