@@ -16,7 +16,17 @@ outdir=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")/.." && pwd)
 src=$here/tools/testing/selftests/kvm
 msgs=$here/patches
-author=${PATCH_AUTHOR:-KVM zap selftests <kvm-zap-selftests@example.org>}
+# The series is signed off by PATCH_AUTHOR, else by the user's git identity;
+# never under a placeholder.
+author=${PATCH_AUTHOR:-}
+if [ -z "$author" ] && git config user.name >/dev/null && git config user.email >/dev/null; then
+	author="$(git config user.name) <$(git config user.email)>"
+fi
+case $author in
+*?" <"?*@?*">") ;;
+*) echo "make-patches.sh: set PATCH_AUTHOR=\"Name <email>\" or git config user.name and user.email" >&2
+   exit 1 ;;
+esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -111,13 +121,14 @@ rm -rf "$outdir"
 mkdir -p "$outdir"
 (cd "$work/linux" && git format-patch -q --cover-letter -o "$outdir" HEAD~6)
 cover=$(ls "$outdir"/0000-*.patch)
-python3 - "$cover" "$msgs/0000-cover.txt" <<'PY'
+base="Linux $(make -s -C "$tree" kernelversion)"
+python3 - "$cover" "$msgs/0000-cover.txt" "$base" <<'PY'
 import sys
-cover, msg = sys.argv[1:]
+cover, msg, base = sys.argv[1:]
 subject, body = open(msg).read().split('\n', 1)
 s = open(cover).read()
 s = s.replace('*** SUBJECT HERE ***', subject)
-s = s.replace('*** BLURB HERE ***', body.strip('\n'))
+s = s.replace('*** BLURB HERE ***', body.strip('\n').replace('@BASE@', base))
 open(cover, 'w').write(s)
 PY
 ls "$outdir"
