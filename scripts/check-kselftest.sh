@@ -25,6 +25,19 @@ make -s -C "$work/linux/tools/testing/selftests" TARGETS=kvm \
 	>"$out/build.log" 2>&1 || { tail -n 30 "$out/build.log"; exit 1; }
 echo "check-kselftest.sh: built and installed TARGETS=kvm in $(($(date +%s) - start)) s"
 
+# A control: the tree's own set_memory_region_test.  Where the tree's
+# libkvm cannot run on this host's KVM at all (7.3's vCPU setup is refused
+# by the PVM host: KVM_SET_SREGS, EINVAL), our tests could not either, and
+# their run proves nothing here: say so rather than fail.
+control=$out/install/kvm/set_memory_region_test
+rc=0
+"$control" >"$out/control.log" 2>&1 || rc=$?
+if [ $rc != 0 ] && [ $rc != 4 ]; then
+	echo "check-kselftest.sh: the tree's own set_memory_region_test fails here too ($(tail -n 1 "$out/control.log" | sed 's/^ *//'));"
+	echo "check-kselftest.sh: the suite is not run through this tree's kselftest on this KVM"
+	exit 0
+fi
+
 args=()
 for t in $(grep -v '^#' "$here/scripts/tests.list"); do
 	args+=(-t "kvm:$t")
