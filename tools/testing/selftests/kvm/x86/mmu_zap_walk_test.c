@@ -567,6 +567,8 @@ int main(int argc, char *argv[])
 	}
 
 	ksft_print_header();
+	/* The families are guest page tables: skips where KVM uses TDP. */
+	unsync_mode = UNSYNC_MODE_SHADOW;
 	shadow_mmu_require();
 	zap_trace_open(&trace);
 	ksft_print_msg("exact restart counts: %s\n",
