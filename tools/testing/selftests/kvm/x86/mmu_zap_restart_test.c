@@ -51,9 +51,11 @@
  * A walk that restarts only when the list is unstable passes the active
  * roots at the oldest end once per shrink of sync pages; one that restarts
  * after every zap passes them once per zap.  Extra roots may slow a correct
- * shrink by far less than this factor.
+ * shrink by far less than this factor: measured, a correct kernel at most
+ * 1.86 (PVM host, 4 instances at once, 105 runs; median 1.08), one that
+ * restarts after every zap 6.7 (stock 6.12 under QEMU).
  */
-#define MAX_ROOT_SLOWDOWN 2.0
+#define MAX_ROOT_SLOWDOWN 3.0
 
 /* vCPU ids go up to this; x86 KVM allows 1024, or 4096 with MAXSMP. */
 #define KVM_MAX_VCPUS_SELFTEST 4095
