@@ -7,7 +7,7 @@
 set -euo pipefail
 
 declare -A group=(
-	[build]="gcc make libc6-dev perl bc flex bison rsync xz-utils"
+	[build]="gcc make libc6-dev perl bc flex bison rsync xz-utils git"
 	[vm]="qemu-system-x86 busybox-static cpio gzip file"
 	[modules]="libelf-dev libssl-dev dwarves"
 	[bench]="gnuplot-nox"
