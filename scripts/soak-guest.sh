@@ -182,7 +182,7 @@ say "3. $kills kills, spread over the part of each run that holds state"
 # at a random point of the m-th n-th of that window.  Its phase is the
 # test case in progress: the next "ok" line of a full run of step 1.  A
 # kill that comes after the test ended is tried again (3 times at most)
-# in 9/10 of that run.
+# in the first 3/4 of the stateful part of that run.
 order="$trace_tests $(echo $tests | tr ' ' '\n' | grep -vxF "$(echo $trace_tests | tr ' ' '\n')")"
 nt=$(echo $order | wc -w)
 rand() { echo $(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % $1)); } # 0..N-1
@@ -274,7 +274,10 @@ while [ $k -lt "$kills" ]; do
 		rc=$?
 		[ $rc -le 128 ] && [ $rc != 0 ] && bad "$t failed (exit $rc) before SIG$sig" && tail -n 15 "$log"
 		[ $rc != 0 ] && break
-		end=$((ran * 9 / 10))
+		# Again, inside what this run held state for: from t0 to 3/4 of
+		# the way to its end (not 9/10 of the run: when the state comes
+		# late, that shrinks the window to nothing).
+		end=$((t0 + (ran - t0) * 3 / 4))
 		say "   SIG$sig to $t at $(secs $at) s came after it ended ($(secs $ran) s): again, by $(secs $end) s"
 		ph="missed: it ended first"
 	done
