@@ -4,16 +4,20 @@
 # mutants.sh TREE OUT: the mutation matrix.  For the unmutated TREE and for
 # each mutants/*.patch (a one-idea change to arch/x86/kvm/mmu/mmu.c), build
 # the kvm modules (scripts/build-kvm-modules.sh), boot Debian's kernel with
-# them under QEMU (scripts/vm-run.sh) and record, for each test, whether it
-# killed the mutant (failed), let it survive (passed), hung, or the guest
-# crashed.  A kernel WARN/BUG/oops kills a mutant too.  A mutant whose
-# patch says "Equivalent:" (no caller can observe the change; the patch
-# says why) is reported as such when it survives.  Writes
-# OUT/mutants.md and exits non-zero if the unmutated modules fail or any
-# mutant survives.  MUTANTS="a b" runs only those; BASELINE_BOOTS=n boots
-# the unmutated modules n times (default 1).  QUICK=1 (make check) runs,
-# for a mutant whose patch names them in a "Killed-by: a,b" line, only
-# those tests; the full matrix (make mutants) runs every test.
+# them under QEMU (scripts/vm-run.sh) once per mode (shadow: kvm_amd npt=0;
+# nested: npt=1) and record, per mode, which tests killed the mutant
+# (failed, hung, or the guest crashed), or that it survived.  A kernel
+# WARN/BUG/oops kills a mutant too.  A mutant whose patch says
+# "Equivalent:" (no caller can observe the change; the patch says why) is
+# reported as such when it survives.  Writes OUT/mutants.md and exits
+# non-zero if the unmutated modules fail or any mutant survives.
+#   MUTANTS="a b"     only those mutants
+#   MODES=shadow      only that mode (default "shadow nested")
+#   BASELINE_BOOTS=n  boot the unmutated modules n times (default 1)
+#   QUICK=1           (make check) a mutant only in the mode(s) of its
+#                     "Killed-in:" line (default shadow), with only the
+#                     tests of its "Killed-by:" line; equivalents not run.
+#                     make mutants runs every test in both modes.
 set -uo pipefail
 
 tree=$1
@@ -24,74 +28,115 @@ mkdir -p "$work"
 mapfile -t tests < <(grep -v '^#' "$here/tests.list")
 names=${MUTANTS:-$(cd "$here/../mutants" && ls ./*.patch | sed 's|^\./||; s|\.patch$||')}
 
+# The modes of KVM in the guest: shadow (kvm_amd npt=0: KVM shadows the
+# guest's page tables) and nested (npt=1: KVM uses TDP and shadows an L1's
+# NPT tables).  MODES="shadow" or "nested" runs one.  QUICK=1 runs a
+# mutant only in the mode(s) its "Killed-in:" line names (default shadow).
+modes=${MODES:-shadow nested}
 table=$work/table.md
 {
-	printf '| mutant | build s | run s |'
-	printf ' %s |' "${tests[@]}"
-	printf ' verdict |\n|---|---|---|'
-	printf -- '---|%.0s' "${tests[@]}"
+	printf '| mutant | build s |'
+	printf ' %s |' $modes
+	printf ' verdict |\n|---|---|'
+	printf -- '---|%.0s' $modes
 	printf -- '---|\n'
 } >"$table"
 
-# run NAME PATCH: build, boot, append a row; returns 0 if any test failed.
-run() {
-	local name=$1 patch=$2 t0 t1 t2 log rc cells="" verdict killed=0 only=""
-	log=$work/$name.log
-	if [ "${QUICK:-0}" = 1 ] && [ -n "$patch" ]; then
-		only=$(sed -n 's/^Killed-by: *//p' "$patch" | tr -d ' ')
-	fi
-	t0=$(date +%s)
-	if ! "$here/build-kvm-modules.sh" "$tree" "$work/$name.ko" $patch >"$log.build" 2>&1; then
-		echo "| $name | build failed | | $(printf ' |%.0s' "${tests[@]}") build failed |" >>"$table"
-		tail -n 20 "$log.build" >&2
-		return 2
-	fi
-	t1=$(date +%s)
-	# Not locked down: debugfs cross-checks the binary stats in these boots.
-	KVM_MODULES=$work/$name.ko VM_DIR=$work/$name.vm VM_TIMEOUT=${VM_TIMEOUT:-900} VM_LOCKDOWN= VM_TESTS=$only \
-		TEST_TIMEOUT=${TEST_TIMEOUT:-300} "$here/vm-run.sh" "$out" >"$log" 2>&1
-	rc=$?
-	t2=$(date +%s)
+# cell LOG ONLY RC: what one boot did to a mutant: "killed: <tests>",
+# survived or skipped.  Tests are named short: mmu_pages_unsync_zap_test
+# is pages.
+cell() {
+	local log=$1 only=$2 rc=$3 t short by="" ran=0 skipped=0
 	for t in "${tests[@]}"; do
 		case ,${only:-$t}, in
 		*,$t,*) ;;
-		*) cells+=" - |" && continue ;; # not run (QUICK)
+		*) continue ;; # not run (QUICK)
 		esac
-		if grep -q "^ok [0-9]* $t\b" "$log"; then
-			cell=survived
+		ran=$((ran + 1))
+		short=${t#mmu_}
+		short=${short%_test}
+		short=${short%_unsync_zap}
+		short=${short%_zap}
+		short=${short#zap_}
+		if grep -q "^ok [0-9]* $t # SKIP" "$log"; then
+			skipped=$((skipped + 1))
+		elif grep -q "^ok [0-9]* $t\b" "$log"; then
+			:
 		elif grep -q "^not ok [0-9]* $t # TIMEOUT" "$log"; then
-			cell=hung killed=1
+			by+=" $short(hung)"
 		elif grep -q "^not ok [0-9]* $t\b" "$log"; then
-			cell=killed killed=1
+			by+=" $short"
 		else
-			cell=crashed killed=1
+			by+=" $short(crashed)"
 		fi
-		cells+=" $cell |"
 	done
 	if grep -q 'kernel log shows a warning or oops' "$log"; then
-		verdict="killed (kernel WARN)" killed=1
+		echo "killed:${by:- } WARN"
 	elif grep -q 'did not finish within' "$log"; then
-		verdict="killed (hung)" killed=1
-	elif [ $killed = 1 ]; then
-		verdict=killed
+		echo "killed:$by (hung)"
+	elif [ -n "$by" ]; then
+		echo "killed:$by"
 	elif [ $rc != 0 ]; then
-		verdict="killed (guest status)" killed=1
+		echo "killed (guest status)"
+	elif [ $skipped = $ran ]; then
+		echo skipped
+	else
+		echo survived
+	fi
+}
+
+# run NAME PATCH: build, boot once per mode, append a row; returns 0 if
+# the mutant was killed in some mode.
+run() {
+	local name=$1 patch=$2 t0 t1 mode log rc cells="" verdict any=0 only="" run_modes=$modes c
+	if [ "${QUICK:-0}" = 1 ] && [ -n "$patch" ]; then
+		only=$(sed -n 's/^Killed-by: *//p' "$patch" | tr -d ' ')
+		run_modes=$(killed_in "$patch")
+	elif [ "${QUICK:-0}" = 1 ]; then
+		run_modes=$quick_modes # the unmutated modules: where mutants run
+	fi
+	t0=$(date +%s)
+	if ! "$here/build-kvm-modules.sh" "$tree" "$work/$name.ko" $patch >"$work/$name.build.log" 2>&1; then
+		echo "| $name | build failed |$(printf ' |%.0s' $modes) build failed |" >>"$table"
+		tail -n 20 "$work/$name.build.log" >&2
+		return 2
+	fi
+	t1=$(date +%s)
+	for mode in $modes; do
+		case " $run_modes " in
+		*" $mode "*) ;;
+		*) cells+=" - |" && continue ;;
+		esac
+		log=$work/$name.$mode.log
+		# Not locked down: debugfs cross-checks the binary stats in these boots.
+		KVM_MODULES=$work/$name.ko VM_DIR=$work/$name.$mode.vm VM_NPT=$([ $mode = nested ] && echo 1 || echo 0) \
+			VM_TIMEOUT=${VM_TIMEOUT:-900} VM_LOCKDOWN= VM_TESTS=$only \
+			TEST_TIMEOUT=${TEST_TIMEOUT:-300} "$here/vm-run.sh" "$out" >"$log" 2>&1
+		rc=$?
+		c=$(cell "$log" "$only" $rc)
+		grep -q '^killed' <<<"$c" && any=1
+		cells+=" $c ($(($(date +%s) - t1)) s) |"
+		t1=$(date +%s)
+	done
+	if [ "${name#unmutated}" != "$name" ]; then
+		# For the unmutated modules any "kill" is a failure.
+		cells=${cells//survived/pass}
+		[ $any = 1 ] && verdict=FAILED || verdict=pass
+	elif [ $any = 1 ]; then
+		verdict=killed
 	elif [ -n "$patch" ] && grep -q '^Equivalent:' "$patch"; then
 		# Declared in the patch, with the reason: no test can tell.
-		verdict="equivalent (see patch)" killed=1
+		verdict="equivalent (see patch)" any=1
 	else
 		verdict=survived
 	fi
-	if [ "${name#unmutated}" != "$name" ]; then
-		# For the unmutated modules a "survivor" is a passing test.
-		cells=${cells//survived/pass}
-		[ $killed = 1 ] && verdict="FAILED" || verdict=pass
-	fi
-	echo "| $name | $((t1 - t0)) | $((t2 - t1)) |$cells $verdict |" >>"$table"
-	echo "mutants.sh: $name: $verdict (build $((t1 - t0)) s, run $((t2 - t1)) s)" >&2
-	[ $killed = 1 ]
+	echo "| $name | $((t1 - t0)) |$cells $verdict |" >>"$table"
+	echo "mutants.sh: $name: $verdict:$cells" >&2
+	[ $any = 1 ]
 }
 
+killed_in() { sed -n 's/^Killed-in: *//p' "$1" | grep . || echo shadow; }
+quick_modes=$(for m in $names; do killed_in "$here/../mutants/$m.patch"; done | tr ' ' '\n' | sort -u | tr '\n' ' ')
 fail=0
 for i in $(seq "${BASELINE_BOOTS:-1}"); do
 	if run "unmutated-$i" ""; then
@@ -101,7 +146,7 @@ for i in $(seq "${BASELINE_BOOTS:-1}"); do
 done
 for m in $names; do
 	if [ "${QUICK:-0}" = 1 ] && grep -q '^Equivalent:' "$here/../mutants/$m.patch"; then
-		echo "| $m | | |$(printf ' - |%.0s' "${tests[@]}") equivalent (see patch; not run by QUICK) |" >>"$table"
+		echo "| $m | |$(printf ' - |%.0s' $modes) equivalent (see patch; not run by QUICK) |" >>"$table"
 		continue
 	fi
 	if ! run "$m" "$here/../mutants/$m.patch"; then
@@ -115,6 +160,8 @@ done
 	echo
 	echo "Kernel: Debian's $(ls -d "${CACHE:-$HOME/.cache/kvm-zap-selftests}"/debian-6.12.* | sed 's|.*/debian-||'),"
 	echo "kvm modules built from $tree with each mutant; $(date -u +%F)."
+	echo "One column per mode of KVM in the guest: the tests that killed the"
+	echo "mutant there (pages, memslot, restart, walk), and the boot's seconds."
 	echo
 	cat "$table"
 } >"$out/mutants.md"
