@@ -86,6 +86,12 @@ commit 0001-library.txt
 
 n=2
 for t in mmu_pages_unsync_zap_test memslot_unsync_zap_test; do
+	# The memory cgroup helper arrives with its one user.
+	if [ "$t" = mmu_pages_unsync_zap_test ]; then
+		cp "$src/lib/x86/zap_memcg.c" "$kvm/lib/$arch/"
+		cp "$src/include/x86/zap_memcg.h" "$kvm/include/$arch/"
+		register "LIBKVM_$arch" "lib/$arch/zap_memcg.c"
+	fi
 	cp "$src/x86/$t.c" "$kvm/$arch/"
 	register "TEST_GEN_PROGS_$arch" "$arch/$t"
 	commit "$(printf '%04d' $n)-$t.txt"

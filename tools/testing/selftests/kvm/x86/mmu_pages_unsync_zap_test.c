@@ -26,13 +26,8 @@
  * before it frees it, so those stats cannot show a leak.)
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <dirent.h>
-#include <signal.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +35,7 @@
 #include "processor.h"
 #include "shadow_mmu.h"
 #include "ucall_common.h"
+#include "zap_memcg.h"
 
 #define DEFAULT_NR_PAGES 2048
 #define DEFAULT_NR_CYCLES 3
@@ -387,222 +383,11 @@ static void check_write_flooding(uint64_t nr_pages)
 }
 
 /*
- * A memory cgroup of the test's own, a child of the one it runs in:
- * cgroup v2's memory.current where the v2 hierarchy has the memory
- * controller, else v1's memory.usage_in_bytes.  Both count the pages
- * charged to it, user and kernel (shadow pages and their headers are
- * allocated with __GFP_ACCOUNT), to within what each CPU keeps
- * precharged (MEMCG_CHARGE_BATCH pages).
- */
-struct memcg {
-	char parent[512];
-	char dir[576];
-	const char *usage; /* memory.current or memory.usage_in_bytes */
-	uint64_t slack; /* bytes the charge may be off by */
-};
-
-#define MEMCG_CHARGE_BATCH 64
-
-static struct memcg *entered_memcg;
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), r;
-
-	if (fd < 0)
-		return -errno;
-	r = write(fd, val, strlen(val)) == (ssize_t)strlen(val) ? 0 : -errno;
-	close(fd);
-	return r;
-}
-
-static uint64_t memcg_usage(struct memcg *m)
-{
-	char path[640], buf[32];
-	ssize_t r;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", m->dir, m->usage);
-	fd = open(path, O_RDONLY);
-	TEST_ASSERT(fd >= 0, "open(%s) failed, errno %d", path, errno);
-	r = read(fd, buf, sizeof(buf) - 1);
-	TEST_ASSERT(r > 0, "read(%s) failed, errno %d", path, errno);
-	close(fd);
-	buf[r] = '\0';
-	return strtoull(buf, NULL, 10);
-}
-
-/* Where the cgroup line of @v2 (or of v1's memory controller) points. */
-static bool own_cgroup(bool v2, char *path, size_t size)
-{
-	char *line = NULL, *ctrl, *rest;
-	bool found = false;
-	size_t cap = 0;
-	FILE *f = fopen("/proc/self/cgroup", "r");
-
-	while (f && !found && getline(&line, &cap, f) > 0) {
-		/* "id:controllers:path"; v2's is "0::path". */
-		ctrl = strchr(line, ':');
-		if (!ctrl)
-			continue;
-		*ctrl++ = '\0';
-		rest = strchr(ctrl, ':');
-		if (!rest)
-			continue;
-		*rest++ = '\0';
-		rest[strcspn(rest, "\n")] = '\0';
-		if (v2 ? !strcmp(line, "0") && !*ctrl :
-			 !!strstr(ctrl, "memory")) {
-			snprintf(path, size, "%s", rest);
-			found = true;
-		}
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	return found;
-}
-
-/* The mount point of cgroup2, or of the v1 hierarchy with "memory". */
-static bool cgroup_mount(bool v2, char *path, size_t size)
-{
-	char *line = NULL, dir[256], type[32], opts[256];
-	bool found = false;
-	size_t cap = 0;
-	FILE *f = fopen("/proc/self/mounts", "r");
-
-	while (f && !found && getline(&line, &cap, f) > 0) {
-		if (sscanf(line, "%*s %255s %31s %255s", dir, type, opts) != 3)
-			continue;
-		if (v2 ? !strcmp(type, "cgroup2") :
-			 !strcmp(type, "cgroup") && strstr(opts, "memory")) {
-			snprintf(path, size, "%s", dir);
-			found = true;
-		}
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	return found;
-}
-
-/* Whether the (short) file at @path names @word. */
-static bool file_has_word(const char *path, const char *word)
-{
-	char buf[256];
-	ssize_t r;
-	int fd;
-
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	r = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (r <= 0)
-		return false;
-	buf[r] = '\0';
-	return strstr(buf, word);
-}
-
-static bool memcg_find_parent(struct memcg *m, bool v2)
-{
-	char mnt[256], own[256], path[576];
-
-	if (!cgroup_mount(v2, mnt, sizeof(mnt)) ||
-	    !own_cgroup(v2, own, sizeof(own)))
-		return false;
-	snprintf(m->parent, sizeof(m->parent), "%s%s", mnt,
-		 strcmp(own, "/") ? own : "");
-	if (!v2)
-		return true;
-	snprintf(path, sizeof(path), "%s/cgroup.controllers", m->parent);
-	if (!file_has_word(path, "memory"))
-		return false;
-	/* A v2 child has the controller only if its parent passes it on. */
-	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", m->parent);
-	write_file(path, "+memory");
-	return true;
-}
-
-static void memcg_leave(void)
-{
-	struct memcg *m = entered_memcg;
-	char path[640], pid[16];
-
-	if (!m)
-		return;
-	entered_memcg = NULL;
-	snprintf(path, sizeof(path), "%s/cgroup.procs", m->parent);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	write_file(path, pid);
-	rmdir(m->dir);
-}
-
-/* A killed test leaves its cgroup behind: remove those of dead pids. */
-static void memcg_remove_stale(struct memcg *m)
-{
-	static const char prefix[] = "kvm_zap_selftest_";
-	char path[1024];
-	struct dirent *de;
-	DIR *d = opendir(m->parent);
-	int pid;
-
-	while (d && (de = readdir(d))) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)))
-			continue;
-		pid = atoi(de->d_name + strlen(prefix));
-		if (pid <= 0 || !kill(pid, 0) || errno == EPERM)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", m->parent, de->d_name);
-		if (!rmdir(path))
-			ksft_print_msg("removed cgroup %s of dead pid %d\n",
-				       de->d_name, pid);
-	}
-	if (d)
-		closedir(d);
-}
-
-/* Move the test into a memory cgroup of its own; NULL and why if none. */
-static const char *memcg_enter(struct memcg *m)
-{
-	char path[640], pid[16];
-	bool v2;
-	int r;
-
-	v2 = memcg_find_parent(m, true);
-	if (!v2 && !memcg_find_parent(m, false))
-		return "no memory cgroup mounted (v2 memory controller or v1 memory)";
-	m->usage = v2 ? "memory.current" : "memory.usage_in_bytes";
-	m->slack = 2ULL * MEMCG_CHARGE_BATCH * PAGE_SIZE *
-		   sysconf(_SC_NPROCESSORS_ONLN);
-	memcg_remove_stale(m);
-	snprintf(m->dir, sizeof(m->dir), "%s/kvm_zap_selftest_%d", m->parent,
-		 getpid());
-	if (mkdir(m->dir, 0755))
-		return "cannot create a memory cgroup (mkdir failed)";
-	snprintf(path, sizeof(path), "%s/%s", m->dir, m->usage);
-	if (access(path, R_OK)) {
-		rmdir(m->dir);
-		return "the new cgroup has no memory controller";
-	}
-	snprintf(path, sizeof(path), "%s/cgroup.procs", m->dir);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	r = write_file(path, pid);
-	if (r) {
-		rmdir(m->dir);
-		return "cannot move the test into its memory cgroup";
-	}
-	entered_memcg = m;
-	atexit(memcg_leave);
-	return NULL;
-}
-
-/*
  * Zapping @zapped shadow pages freed at least a page each, less what the
  * per-CPU precharges can hide.  (Each indirect shadow page also has a page
  * of shadowed translations and a header: about 8.2 KiB in all.)
  */
-static void check_freed(struct memcg *m, const char *phase, uint64_t before,
+static void check_freed(struct zap_memcg *m, const char *phase, uint64_t before,
 			uint64_t after, uint64_t zapped)
 {
 	int64_t freed = (int64_t)before - (int64_t)after;
@@ -621,9 +406,9 @@ static void check_freed_memory(uint64_t nr_pages)
 	struct zap_stats s0, s1, s2, s3;
 	struct unsync_vm *uvm;
 	const char *why_not;
-	struct memcg m;
+	struct zap_memcg m;
 
-	why_not = memcg_enter(&m);
+	why_not = zap_memcg_enter(&m);
 	if (why_not) {
 		ksft_test_result_skip("freed memory: %s\n", why_not);
 		return;
@@ -631,39 +416,39 @@ static void check_freed_memory(uint64_t nr_pages)
 	ksft_print_msg("memory: cgroup %s, %s, slack %lu KiB\n", m.dir, m.usage,
 		       m.slack >> 10);
 
-	start = memcg_usage(&m);
+	start = zap_memcg_usage(&m);
 	uvm = unsync_vm_create(nr_pages);
 	unsync_vm_build(uvm);
 	zap_stats_read(uvm->vm, &s0, "memory: after build");
-	built = memcg_usage(&m);
+	built = zap_memcg_usage(&m);
 
 	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
 	zap_stats_read(uvm->vm, &s1, "memory: after shrink");
-	shrunk = memcg_usage(&m);
+	shrunk = zap_memcg_usage(&m);
 	check_freed(&m, "shrink to 64", built, shrunk,
 		    s1.mmu_shadow_zapped - s0.mmu_shadow_zapped);
 
 	set_nr_mmu_pages(uvm->vm, unsync_pool_pages(nr_pages));
 	unsync_vm_build(uvm);
 	zap_stats_read(uvm->vm, &s2, "memory: after rebuild");
-	rebuilt = memcg_usage(&m);
+	rebuilt = zap_memcg_usage(&m);
 	/* Quirk on: every shadow page goes, the active root once dropped. */
 	memslot_hide(uvm->vm, UNSYNC_DATA_SLOT);
 	zap_stats_read(uvm->vm, &s3, "memory: after slot delete");
-	deleted = memcg_usage(&m);
+	deleted = zap_memcg_usage(&m);
 	check_freed(&m, "delete data slot", rebuilt, deleted,
 		    s3.mmu_shadow_zapped - s2.mmu_shadow_zapped - 1);
 	memslot_restore(uvm->vm, UNSYNC_DATA_SLOT);
 
 	unsync_vm_free(uvm);
-	gone = memcg_usage(&m);
+	gone = zap_memcg_usage(&m);
 	ksft_print_msg("memory: VM gone: %s %lu KiB, started at %lu KiB\n",
 		       m.usage, gone >> 10, start >> 10);
 	/* What the VM took, KVM's and the guest's, is all given back. */
 	TEST_ASSERT(gone <= start + m.slack,
 		    "VM gone: %s %lu bytes, started at %lu", m.usage, gone,
 		    start);
-	memcg_leave();
+	zap_memcg_leave();
 	ksft_test_result_pass("freed memory: shrink, slot delete, VM gone\n");
 }
 
