@@ -28,8 +28,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"
@@ -47,42 +45,40 @@
 #define STAGE_FLOOD_SHADOWED 1
 #define STAGE_FLOOD_WRITTEN 2
 
+static uint64_t nr_pages = DEFAULT_NR_PAGES;
+static int nr_cycles = DEFAULT_NR_CYCLES;
 static bool verbose;
 
 /* Let the guest write its page tables again, under whatever pool is set. */
 static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 {
-	struct zap_stats before, after;
 	uint64_t nr_tables = uvm->nr_guest_tables[1] + uvm->nr_guest_tables[2] +
 			     uvm->nr_guest_tables[3];
-	struct timespec start;
-	double ms;
+	struct zap_phase p;
 
-	zap_stats_read(uvm->vm, &before, "before build");
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	zap_phase_begin(uvm->vm, &p, "build");
 	unsync_vm_build(uvm);
-	ms = ms_since(start);
-	zap_stats_read(uvm->vm, &after, "after build");
+	zap_phase_end(uvm->vm, &p);
 
-	ksft_print_msg("cycle %d build: %.1f ms, pages_4k %+ld\n", cycle, ms,
-		       (long)(after.pages_4k - before.pages_4k));
+	ksft_print_msg("cycle %d build: %.1f ms, pages_4k %+ld\n", cycle, p.ms,
+		       (long)p.delta.pages_4k);
 	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
-		       zap_stats_in_use(&before), zap_stats_in_use(&after),
-		       before.mmu_unsync, after.mmu_unsync);
+		       zap_stats_in_use(&p.before), zap_stats_in_use(&p.after),
+		       p.before.mmu_unsync, p.after.mmu_unsync);
 
 	/*
 	 * The pool holds a shadow page for every guest page table, so KVM has
 	 * no reason to recycle while the guest builds.
 	 */
-	TEST_ASSERT_EQ(after.mmu_recycled, before.mmu_recycled);
+	TEST_ASSERT_EQ(p.after.mmu_recycled, p.before.mmu_recycled);
 
 	/*
 	 * Every guest page table the guest walked is shadowed, each by one
 	 * shadow page (plus libkvm's own tables and the root).
 	 */
-	TEST_ASSERT(zap_stats_in_use(&after) >= nr_tables,
+	TEST_ASSERT(zap_stats_in_use(&p.after) >= nr_tables,
 		    "cycle %d build: %lu pages in use, expected >= %lu", cycle,
-		    zap_stats_in_use(&after), nr_tables);
+		    zap_stats_in_use(&p.after), nr_tables);
 
 	/*
 	 * A write to a shadowed level-1 guest page table makes KVM mark its
@@ -90,9 +86,9 @@ static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 	 * all N of them and did not reload CR3, so all N are unsync.  Only
 	 * those tables were written, so the gauge is exactly N.
 	 */
-	TEST_ASSERT(after.mmu_unsync == uvm->nr_pages,
+	TEST_ASSERT(p.after.mmu_unsync == uvm->nr_pages,
 		    "cycle %d build: mmu_unsync is %lu, expected %lu", cycle,
-		    after.mmu_unsync, uvm->nr_pages);
+		    p.after.mmu_unsync, uvm->nr_pages);
 	ksft_test_result_pass("cycle %d: build %lu unsync shadow pages\n",
 			      cycle, uvm->nr_pages);
 }
@@ -101,10 +97,10 @@ static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 static void check_goal_below_minimum(struct unsync_vm *uvm, int cycle)
 {
 	static const uint64_t bad_goals[] = { KVM_MIN_ALLOC_MMU_PAGES - 1, 0 };
-	struct zap_stats before, after;
+	struct zap_phase p;
 	int i, r;
 
-	zap_stats_read(uvm->vm, &before, "before goal below minimum");
+	zap_phase_begin(uvm->vm, &p, "goal below minimum");
 	for (i = 0; i < ARRAY_SIZE(bad_goals); i++) {
 		r = __vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES,
 			       (void *)(unsigned long)bad_goals[i]);
@@ -116,65 +112,40 @@ static void check_goal_below_minimum(struct unsync_vm *uvm, int cycle)
 			    "goal %lu: returned %d errno %d, expected EINVAL",
 			    bad_goals[i], r, errno);
 	}
-	zap_stats_read(uvm->vm, &after, "after goal below minimum");
-	TEST_ASSERT_EQ(after.mmu_shadow_zapped, before.mmu_shadow_zapped);
-	TEST_ASSERT_EQ(after.mmu_recycled, before.mmu_recycled);
-	TEST_ASSERT_EQ(after.mmu_unsync, before.mmu_unsync);
+	zap_phase_end(uvm->vm, &p);
+	TEST_ASSERT_EQ(p.after.mmu_shadow_zapped, p.before.mmu_shadow_zapped);
+	TEST_ASSERT_EQ(p.after.mmu_recycled, p.before.mmu_recycled);
+	TEST_ASSERT_EQ(p.after.mmu_unsync, p.before.mmu_unsync);
 	ksft_test_result_pass("cycle %d: goals below %d are refused\n", cycle,
 			      KVM_MIN_ALLOC_MMU_PAGES);
-}
-
-/*
- * Every page a shrink zapped counts once in mmu_recycled.  Nested mode:
- * zapping a nested shadow page also zaps each child it leaves without a
- * parent, recursively, and mmu_page_zap_pte() counts such a subtree as one
- * page (kvm_mmu_prepare_zap_page() returns a bool, in 6.12 and 7.3 alike),
- * so there mmu_recycled falls short by the rest of each subtree.
- */
-static void check_recycled(uint64_t goal, uint64_t zapped, uint64_t recycled)
-{
-	bool ok = zapped == recycled;
-
-	if (unsync_mode == UNSYNC_MODE_NESTED) {
-		ok = recycled <= zapped && (recycled || !zapped);
-		if (zapped != recycled)
-			ksft_print_msg("  %lu not in mmu_recycled\n",
-				       zapped - recycled);
-	}
-	TEST_ASSERT(ok,
-		    "shrink to %lu: mmu_shadow_zapped +%lu, mmu_recycled +%lu",
-		    goal, zapped, recycled);
 }
 
 /* Shrink the pool to @goal and check what KVM zapped. */
 static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 {
-	struct zap_stats before, after, again;
-	uint64_t in_use, zapped, recycled, flush_requests;
-	struct timespec start;
-	double ms;
+	uint64_t in_use, zapped, flush_requests;
+	struct zap_stats again;
+	struct zap_phase p;
+	char name[32];
 	bool ok;
 
-	zap_stats_read(uvm->vm, &before, "before shrink");
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	snprintf(name, sizeof(name), "shrink to %lu", goal);
+	zap_phase_begin(uvm->vm, &p, name);
 	set_nr_mmu_pages(uvm->vm, goal);
-	ms = ms_since(start);
-	zap_stats_read(uvm->vm, &after, "after shrink");
+	zap_phase_end(uvm->vm, &p);
 	set_nr_mmu_pages(uvm->vm, goal);
 	zap_stats_read(uvm->vm, &again, "after second shrink");
 
-	in_use = zap_stats_in_use(&after);
-	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
-	recycled = after.mmu_recycled - before.mmu_recycled;
-	flush_requests = after.remote_tlb_flush_requests -
-			 before.remote_tlb_flush_requests;
+	in_use = zap_stats_in_use(&p.after);
+	zapped = p.delta.mmu_shadow_zapped;
+	flush_requests = p.delta.remote_tlb_flush_requests;
 	ksft_print_msg("cycle %d shrink to %lu: %.2f ms, zapped %lu/%lu\n",
-		       cycle, goal, ms, zapped, recycled);
+		       cycle, goal, p.ms, zapped, p.delta.mmu_recycled);
 	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
-		       zap_stats_in_use(&before), in_use, before.mmu_unsync,
-		       after.mmu_unsync);
+		       zap_stats_in_use(&p.before), in_use, p.before.mmu_unsync,
+		       p.after.mmu_unsync);
 	ksft_print_msg("  flush requests +%lu, flushes +%lu\n", flush_requests,
-		       after.remote_tlb_flush - before.remote_tlb_flush);
+		       p.delta.remote_tlb_flush);
 
 	/*
 	 * The shrink skips active roots, so each page it zaps is freed: it
@@ -182,10 +153,10 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	 * total that kvm_mmu_zap_oldest_mmu_pages() adds to mmu_recycled,
 	 * whether it was zapped on its own or as an unsync child.
 	 */
-	check_recycled(goal, zapped, recycled);
+	check_zapped_recycled(&p);
 
 	/* Zapping frees shadow pages, it never creates one. */
-	TEST_ASSERT_EQ(after.mmu_cache_miss, before.mmu_cache_miss);
+	TEST_ASSERT_EQ(p.after.mmu_cache_miss, p.before.mmu_cache_miss);
 
 	/*
 	 * A zapped shadow page may still be reachable from a vCPU's TLB (or
@@ -199,7 +170,7 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 		    "shrink to %lu: zapped %lu, remote_tlb_flush_requests +0",
 		    goal, zapped);
 
-	if (zap_stats_in_use(&before) > goal) {
+	if (zap_stats_in_use(&p.before) > goal) {
 		/*
 		 * kvm_mmu_change_mmu_pages() zaps until n_used_mmu_pages is
 		 * within the goal; it can only stop short when every page left
@@ -212,20 +183,20 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	} else {
 		TEST_ASSERT(zapped == 0,
 			    "shrink to %lu: zapped %lu of %lu, expected 0",
-			    goal, zapped, zap_stats_in_use(&before));
+			    goal, zapped, zap_stats_in_use(&p.before));
 	}
 
 	/* mmu_unsync is a gauge of pages still in use; zaps only lower it. */
-	ok = after.mmu_unsync <= before.mmu_unsync &&
-	     after.mmu_unsync <= in_use;
+	ok = p.after.mmu_unsync <= p.before.mmu_unsync &&
+	     p.after.mmu_unsync <= in_use;
 	TEST_ASSERT(ok, "shrink to %lu: mmu_unsync %lu -> %lu, %lu in use",
-		    goal, before.mmu_unsync, after.mmu_unsync, in_use);
+		    goal, p.before.mmu_unsync, p.after.mmu_unsync, in_use);
 
 	/* Once within the goal, the same goal leaves nothing to zap. */
-	TEST_ASSERT(again.mmu_shadow_zapped == after.mmu_shadow_zapped,
+	TEST_ASSERT(again.mmu_shadow_zapped == p.after.mmu_shadow_zapped,
 		    "second shrink to %lu: zapped %lu, expected 0", goal,
-		    again.mmu_shadow_zapped - after.mmu_shadow_zapped);
-	TEST_ASSERT_EQ(again.mmu_recycled, after.mmu_recycled);
+		    again.mmu_shadow_zapped - p.after.mmu_shadow_zapped);
+	TEST_ASSERT_EQ(again.mmu_recycled, p.after.mmu_recycled);
 
 	ksft_test_result_pass("cycle %d: shrink to %lu zapped %lu pages\n",
 			      cycle, goal, zapped);
@@ -237,15 +208,15 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
  */
 static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
 {
-	struct zap_stats before, after;
+	struct zap_phase p;
 
-	zap_stats_read(uvm->vm, &before, "before guest check");
+	zap_phase_begin(uvm->vm, &p, "guest check");
 	unsync_vm_build(uvm);
-	zap_stats_read(uvm->vm, &after, "after guest check");
+	zap_phase_end(uvm->vm, &p);
 	if (verbose)
 		ksft_print_msg("cycle %d guest: recycled %lu, in use %lu\n",
-			       cycle, after.mmu_recycled - before.mmu_recycled,
-			       zap_stats_in_use(&after));
+			       cycle, p.delta.mmu_recycled,
+			       zap_stats_in_use(&p.after));
 	ksft_test_result_pass("cycle %d: guest data intact in %lu pages\n",
 			      cycle, goal);
 }
@@ -273,37 +244,25 @@ static void flood_guest_code(uint64_t nr_pages, uint64_t entry)
 	}
 }
 
-/* What one pass of the flood guest moved. */
-struct flood_delta {
-	uint64_t pte_write; /* mmu_pte_write: emulated writes */
-	uint64_t flooded; /* mmu_flooded */
-	uint64_t zapped; /* mmu_shadow_zapped */
-	uint64_t flush_requests; /* remote_tlb_flush_requests */
-	uint64_t flushes; /* remote_tlb_flush */
-};
-
-/* One pass of the flood guest, with @nr_writes writes to the table. */
+/*
+ * One pass of the flood guest, with @nr_writes writes to the table: its
+ * emulated writes (mmu_pte_write), floods, zaps and flushes.
+ */
 static void flood_pass(struct unsync_vm *uvm, uint64_t nr_writes,
-		       struct flood_delta *d)
+		       struct zap_phase *p)
 {
-	struct zap_stats before, after;
-
 	flood_writes = nr_writes;
 	sync_global_to_guest(uvm->vm, flood_writes);
-	zap_stats_read(uvm->vm, &before, "before flood pass");
+	zap_phase_begin(uvm->vm, p, "flood pass");
 	vcpu_run_to_sync(uvm->vcpu, STAGE_FLOOD_WRITTEN);
-	zap_stats_read(uvm->vm, &after, "after flood pass");
+	zap_phase_end(uvm->vm, p);
 
-	d->pte_write = after.mmu_pte_write - before.mmu_pte_write;
-	d->flooded = after.mmu_flooded - before.mmu_flooded;
-	d->zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
-	d->flush_requests = after.remote_tlb_flush_requests -
-			    before.remote_tlb_flush_requests;
-	d->flushes = after.remote_tlb_flush - before.remote_tlb_flush;
 	ksft_print_msg("flood pass, %lu writes: emulated +%lu, flooded +%lu\n",
-		       nr_writes, d->pte_write, d->flooded);
+		       nr_writes, p->delta.mmu_pte_write, p->delta.mmu_flooded);
 	ksft_print_msg("  zapped +%lu, flush requests +%lu, flushes +%lu\n",
-		       d->zapped, d->flush_requests, d->flushes);
+		       p->delta.mmu_shadow_zapped,
+		       p->delta.remote_tlb_flush_requests,
+		       p->delta.remote_tlb_flush);
 }
 
 /*
@@ -330,10 +289,21 @@ static struct unsync_vm *flood_vm_create(uint64_t nr_pages)
 	return uvm;
 }
 
-static void check_write_flooding(uint64_t nr_pages)
+/* check_write_flooding() reports the flood's zap, then the table after it. */
+#define FLOOD_RESULTS 2
+
+static void check_write_flooding(void)
 {
-	struct unsync_vm *uvm = flood_vm_create(nr_pages);
-	struct flood_delta ctl, flood, after;
+	struct zap_phase ctl, flood, after;
+	struct unsync_vm *uvm;
+
+	/* The flood guest writes guest page tables: shadow mode only. */
+	if (unsync_mode != UNSYNC_MODE_SHADOW) {
+		ksft_test_result_skip("write flooding: shadow mode only\n");
+		ksft_test_result_skip("unshadowed table: shadow mode only\n");
+		return;
+	}
+	uvm = flood_vm_create(nr_pages);
 
 	/*
 	 * A pass without writes: what mmu_pte_write counts besides the
@@ -353,17 +323,18 @@ static void check_write_flooding(uint64_t nr_pages)
 	 * one shadow page, once.  Its children are sync, so nothing else goes
 	 * with it, and the zap requests a TLB flush.
 	 */
-	TEST_ASSERT(flood.pte_write > ctl.pte_write,
+	TEST_ASSERT(flood.delta.mmu_pte_write > ctl.delta.mmu_pte_write,
 		    "flood: %d writes, none emulated (mmu_pte_write +%lu)",
-		    FLOOD_WRITES, flood.pte_write);
-	TEST_ASSERT(flood.flooded == 1,
+		    FLOOD_WRITES, flood.delta.mmu_pte_write);
+	TEST_ASSERT(flood.delta.mmu_flooded == 1,
 		    "flood: %d writes, mmu_flooded +%lu, expected 1",
-		    FLOOD_WRITES, flood.flooded);
-	TEST_ASSERT(flood.zapped == 1,
-		    "flood: mmu_shadow_zapped +%lu, expected 1", flood.zapped);
-	TEST_ASSERT(flood.flush_requests >= 1,
+		    FLOOD_WRITES, flood.delta.mmu_flooded);
+	TEST_ASSERT(flood.delta.mmu_shadow_zapped == 1,
+		    "flood: mmu_shadow_zapped +%lu, expected 1",
+		    flood.delta.mmu_shadow_zapped);
+	TEST_ASSERT(flood.delta.remote_tlb_flush_requests >= 1,
 		    "flood: zapped %lu, remote_tlb_flush_requests +0",
-		    flood.zapped);
+		    flood.delta.mmu_shadow_zapped);
 	ksft_test_result_pass("write flooding zaps a level-2 table once\n");
 
 	flood_pass(uvm, FLOOD_WRITES, &after);
@@ -373,11 +344,11 @@ static void check_write_flooding(uint64_t nr_pages)
 	 * memory, at most after one fault that maps the page writable, and
 	 * none is emulated.
 	 */
-	TEST_ASSERT(after.pte_write == ctl.pte_write,
+	TEST_ASSERT(after.delta.mmu_pte_write == ctl.delta.mmu_pte_write,
 		    "after flood: mmu_pte_write +%lu, control +%lu",
-		    after.pte_write, ctl.pte_write);
-	TEST_ASSERT_EQ(after.flooded, 0);
-	TEST_ASSERT_EQ(after.zapped, 0);
+		    after.delta.mmu_pte_write, ctl.delta.mmu_pte_write);
+	TEST_ASSERT_EQ(after.delta.mmu_flooded, 0);
+	TEST_ASSERT_EQ(after.delta.mmu_shadow_zapped, 0);
 	ksft_test_result_pass("writes to an unshadowed table: none emulated\n");
 	unsync_vm_free(uvm);
 }
@@ -400,10 +371,14 @@ static void check_freed(struct zap_memcg *m, const char *phase, uint64_t before,
 		    m->usage, freed);
 }
 
-static void check_freed_memory(uint64_t nr_pages)
+/*
+ * In a memory cgroup of its own, the test sees what KVM frees: a shrink
+ * and a slot delete, and the whole VM at the end.
+ */
+static void check_freed_memory(void)
 {
-	uint64_t start, built, shrunk, rebuilt, deleted, gone;
-	struct zap_stats s0, s1, s2, s3;
+	struct zap_phase shrink, delete;
+	uint64_t start, built, rebuilt, gone;
 	struct unsync_vm *uvm;
 	const char *why_not;
 	struct zap_memcg m;
@@ -419,25 +394,22 @@ static void check_freed_memory(uint64_t nr_pages)
 	start = zap_memcg_usage(&m);
 	uvm = unsync_vm_create(nr_pages);
 	unsync_vm_build(uvm);
-	zap_stats_read(uvm->vm, &s0, "memory: after build");
+	zap_phase_begin(uvm->vm, &shrink, "memory: shrink");
 	built = zap_memcg_usage(&m);
-
 	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
-	zap_stats_read(uvm->vm, &s1, "memory: after shrink");
-	shrunk = zap_memcg_usage(&m);
-	check_freed(&m, "shrink to 64", built, shrunk,
-		    s1.mmu_shadow_zapped - s0.mmu_shadow_zapped);
+	zap_phase_end(uvm->vm, &shrink);
+	check_freed(&m, "shrink to 64", built, zap_memcg_usage(&m),
+		    shrink.delta.mmu_shadow_zapped);
 
 	set_nr_mmu_pages(uvm->vm, unsync_pool_pages(nr_pages));
 	unsync_vm_build(uvm);
-	zap_stats_read(uvm->vm, &s2, "memory: after rebuild");
+	zap_phase_begin(uvm->vm, &delete, "memory: slot delete");
 	rebuilt = zap_memcg_usage(&m);
 	/* Quirk on: every shadow page goes, the active root once dropped. */
 	memslot_hide(uvm->vm, UNSYNC_DATA_SLOT);
-	zap_stats_read(uvm->vm, &s3, "memory: after slot delete");
-	deleted = zap_memcg_usage(&m);
-	check_freed(&m, "delete data slot", rebuilt, deleted,
-		    s3.mmu_shadow_zapped - s2.mmu_shadow_zapped - 1);
+	zap_phase_end(uvm->vm, &delete);
+	check_freed(&m, "delete data slot", rebuilt, zap_memcg_usage(&m),
+		    delete.delta.mmu_shadow_zapped - 1);
 	memslot_restore(uvm->vm, UNSYNC_DATA_SLOT);
 
 	unsync_vm_free(uvm);
@@ -452,88 +424,83 @@ static void check_freed_memory(uint64_t nr_pages)
 	ksft_test_result_pass("freed memory: shrink, slot delete, VM gone\n");
 }
 
-static void help(const char *name)
+/*
+ * Each cycle builds N unsync pages, tries goals below the minimum, then
+ * for each goal here shrinks the pool and runs the guest under it; a
+ * result each.  GOAL_HALF is half of the pages in use.
+ */
+#define GOAL_HALF 0
+static const uint64_t shrink_goals[] = { GOAL_HALF, KVM_MIN_ALLOC_MMU_PAGES };
+#define CYCLE_RESULTS (2 + 2 * ARRAY_SIZE(shrink_goals))
+
+static void run_cycle(struct unsync_vm *uvm, int cycle)
 {
-	printf("usage: %s [-n pages] [-c cycles] [-m mode] [-v] [-h]\n"
-	       " -n: unsync shadow pages to build (1..%lu, default %d)\n"
-	       " -c: build/shrink cycles (1..%d, default %d)\n"
-	       " -m: shadow or nested (default: what KVM can run)\n"
-	       " -v: print more detail\n",
-	       name, unsync_max_pages(), DEFAULT_NR_PAGES, MAX_NR_CYCLES,
+	struct zap_stats s;
+	uint64_t goal;
+	int i;
+
+	/* Grow the pool back, so the build keeps every page. */
+	set_nr_mmu_pages(uvm->vm, unsync_pool_pages(nr_pages));
+	build_unsync_pages(uvm, cycle);
+	check_goal_below_minimum(uvm, cycle);
+
+	for (i = 0; i < ARRAY_SIZE(shrink_goals); i++) {
+		goal = shrink_goals[i];
+		if (goal == GOAL_HALF) {
+			zap_stats_read(uvm->vm, &s, "before half shrink");
+			goal = max_t(uint64_t, zap_stats_in_use(&s) / 2,
+				     KVM_MIN_ALLOC_MMU_PAGES);
+		}
+		shrink_pool(uvm, cycle, goal);
+		check_guest_data(uvm, cycle, goal);
+	}
+}
+
+static void parse_opt(int opt, const char *arg)
+{
+	if (opt == 'n')
+		nr_pages = atoi_in_range("-n", arg, 1, unsync_max_pages());
+	else
+		nr_cycles = atoi_in_range("-c", arg, 1, MAX_NR_CYCLES);
+}
+
+static void help(void)
+{
+	printf(" -n: unsync shadow pages to build (1..%lu, default %d)\n"
+	       " -c: build/shrink cycles (1..%d, default %d)\n",
+	       unsync_max_pages(), DEFAULT_NR_PAGES, MAX_NR_CYCLES,
 	       DEFAULT_NR_CYCLES);
 }
 
+static const struct shadow_mmu_args args = {
+	.opts = "n:c:",
+	.usage = "[-n pages] [-c cycles]",
+	.help = help,
+	.parse = parse_opt,
+	.modes = true,
+	.verbose = &verbose,
+};
+
 int main(int argc, char *argv[])
 {
-	uint64_t nr_pages = DEFAULT_NR_PAGES, half;
-	int nr_cycles = DEFAULT_NR_CYCLES, cycle, opt;
 	struct unsync_vm *uvm;
-	struct zap_stats s;
+	int cycle;
 
-	while ((opt = getopt(argc, argv, "n:c:m:vh")) != -1) {
-		switch (opt) {
-		case 'n':
-			nr_pages = parse_flag_u64("-n", optarg, 1,
-						  unsync_max_pages());
-			break;
-		case 'c':
-			nr_cycles =
-				parse_flag_u64("-c", optarg, 1, MAX_NR_CYCLES);
-			break;
-		case 'm':
-			unsync_mode_parse(optarg);
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			help(argv[0]);
-			exit(KSFT_PASS);
-		default:
-			help(argv[0]);
-			exit(KSFT_FAIL);
-		}
-	}
-	if (optind < argc) {
-		help(argv[0]);
-		exit(KSFT_FAIL);
-	}
-
+	shadow_mmu_parse_args(argc, argv, &args);
 	ksft_print_header();
 	shadow_mmu_require();
-	ksft_set_plan(6 * nr_cycles + 3);
+	/* The cycles, the flood checks and the freed memory. */
+	ksft_set_plan(nr_cycles * CYCLE_RESULTS + FLOOD_RESULTS + 1);
 
 	uvm = unsync_vm_create(nr_pages);
 	ksft_print_msg("%lu data pages; guest tables L1 %lu, L2 %lu, L3 %lu\n",
 		       nr_pages, uvm->nr_guest_tables[1],
 		       uvm->nr_guest_tables[2], uvm->nr_guest_tables[3]);
-
-	for (cycle = 1; cycle <= nr_cycles; cycle++) {
-		/* Grow the pool back, so the build keeps every page. */
-		set_nr_mmu_pages(uvm->vm, unsync_pool_pages(nr_pages));
-		build_unsync_pages(uvm, cycle);
-		check_goal_below_minimum(uvm, cycle);
-
-		zap_stats_read(uvm->vm, &s, "before half shrink");
-		half = zap_stats_in_use(&s) / 2;
-		if (half < KVM_MIN_ALLOC_MMU_PAGES)
-			half = KVM_MIN_ALLOC_MMU_PAGES;
-		shrink_pool(uvm, cycle, half);
-		check_guest_data(uvm, cycle, half);
-
-		shrink_pool(uvm, cycle, KVM_MIN_ALLOC_MMU_PAGES);
-		check_guest_data(uvm, cycle, KVM_MIN_ALLOC_MMU_PAGES);
-	}
-
+	for (cycle = 1; cycle <= nr_cycles; cycle++)
+		run_cycle(uvm, cycle);
 	unsync_vm_free(uvm);
 
-	/* The flood guest writes guest page tables: shadow mode only. */
-	if (unsync_mode == UNSYNC_MODE_SHADOW) {
-		check_write_flooding(nr_pages);
-	} else {
-		ksft_test_result_skip("write flooding: shadow mode only\n");
-		ksft_test_result_skip("unshadowed table: shadow mode only\n");
-	}
-	check_freed_memory(nr_pages);
+	check_write_flooding();
+	check_freed_memory();
 	ksft_finished();
 }

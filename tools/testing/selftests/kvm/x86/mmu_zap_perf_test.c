@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"
@@ -28,59 +26,35 @@
 	"pages,build_ms,shrink_ms,shrink_zapped,shrink_ns_per_page," \
 	"slot_on_ns_per_page,slot_off_ns_per_page"
 
+/* One size: the build's time, and the phases of each zap. */
 struct perf_row {
 	uint64_t nr_pages;
 	double build_ms;
-	double shrink_ms;
-	uint64_t shrink_zapped;
-	double slot_on_ms;
-	uint64_t slot_on_zapped;
-	double slot_off_ms;
-	uint64_t slot_off_zapped;
+	struct zap_phase shrink;
+	struct zap_phase slot_on; /* slot delete, quirk on */
+	struct zap_phase slot_off; /* slot delete, quirk off (if it can be) */
 };
+
+static const char *sizes_arg = DEFAULT_SIZES;
 
 static double timed_build(struct unsync_vm *uvm)
 {
-	struct timespec start;
+	struct zap_phase p;
 
 	set_nr_mmu_pages(uvm->vm, unsync_pool_pages(uvm->nr_pages));
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	zap_phase_begin(uvm->vm, &p, "build");
 	unsync_vm_build(uvm);
-	return ms_since(start);
-}
-
-/* Shrink to the minimum; the zaps must be counted once (see the tests). */
-static double timed_shrink(struct unsync_vm *uvm, uint64_t *zapped)
-{
-	struct zap_stats before, after;
-	struct timespec start;
-	double ms;
-
-	zap_stats_read(uvm->vm, &before, "before shrink");
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
-	ms = ms_since(start);
-	zap_stats_read(uvm->vm, &after, "after shrink");
-	*zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
-	TEST_ASSERT_EQ(*zapped, after.mmu_recycled - before.mmu_recycled);
-	return ms;
+	zap_phase_end(uvm->vm, &p);
+	return p.ms;
 }
 
 /* Delete the page-table memslot and put it back; time the delete. */
-static double timed_slot_delete(struct unsync_vm *uvm, uint64_t *zapped)
+static void timed_slot_delete(struct unsync_vm *uvm, struct zap_phase *p)
 {
-	struct zap_stats before, after;
-	struct timespec start;
-	double ms;
-
-	zap_stats_read(uvm->vm, &before, "before slot delete");
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	zap_phase_begin(uvm->vm, p, "slot delete");
 	memslot_hide(uvm->vm, UNSYNC_PT_SLOT);
-	ms = ms_since(start);
-	zap_stats_read(uvm->vm, &after, "after slot delete");
+	zap_phase_end(uvm->vm, p);
 	memslot_restore(uvm->vm, UNSYNC_PT_SLOT);
-	*zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
-	return ms;
 }
 
 static void measure(struct perf_row *row, bool quirk)
@@ -88,25 +62,28 @@ static void measure(struct perf_row *row, bool quirk)
 	struct unsync_vm *uvm = unsync_vm_create(row->nr_pages);
 
 	row->build_ms = timed_build(uvm);
-	row->shrink_ms = timed_shrink(uvm, &row->shrink_zapped);
+	zap_phase_begin(uvm->vm, &row->shrink, "shrink");
+	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
+	zap_phase_end(uvm->vm, &row->shrink);
+	/* The zaps must be counted once, as the tests check. */
+	check_zapped_recycled(&row->shrink);
 
 	timed_build(uvm);
-	row->slot_on_ms = timed_slot_delete(uvm, &row->slot_on_zapped);
-	row->slot_off_ms = 0;
-	row->slot_off_zapped = 0;
+	timed_slot_delete(uvm, &row->slot_on);
 	if (quirk) {
-		vm_enable_cap(uvm->vm, KVM_CAP_DISABLE_QUIRKS2,
-			      KVM_X86_QUIRK_SLOT_ZAP_ALL);
+		vm_disable_slot_zap_all(uvm->vm);
 		timed_build(uvm);
-		row->slot_off_ms =
-			timed_slot_delete(uvm, &row->slot_off_zapped);
+		timed_slot_delete(uvm, &row->slot_off);
 	}
 	unsync_vm_free(uvm);
 }
 
-static double ns_per(double ms, uint64_t n)
+/* ns per zapped page of phase @p (0 if it zapped none). */
+static double ns_per_zap(const struct zap_phase *p)
 {
-	return n ? ms * 1e6 / n : 0;
+	uint64_t zapped = p->delta.mmu_shadow_zapped;
+
+	return zapped ? p->ms * 1e6 / zapped : 0;
 }
 
 static int parse_sizes(const char *arg, uint64_t *sizes)
@@ -120,73 +97,62 @@ static int parse_sizes(const char *arg, uint64_t *sizes)
 			fprintf(stderr, "At most %d sizes\n", MAX_SIZES);
 			exit(KSFT_FAIL);
 		}
-		sizes[n++] = parse_flag_u64("-n", tok, 1, unsync_max_pages());
+		sizes[n++] = atoi_in_range("-n", tok, 1, unsync_max_pages());
 	}
 	free(copy);
 	return n;
 }
 
-static void help(const char *name)
+static void parse_opt(int opt, const char *arg)
 {
-	printf("usage: %s [-n pages,pages,...] [-L] [-h]\n"
-	       " -n: sizes to measure (each 1..%lu, default %s)\n"
-	       " -L: also 262144 pages (%s)\n",
-	       name, unsync_max_pages(), DEFAULT_SIZES, LARGE_SIZES);
+	sizes_arg = opt == 'n' ? arg : LARGE_SIZES;
 }
+
+static void help(void)
+{
+	printf(" -n: sizes to measure (each 1..%lu, default %s)\n"
+	       " -L: also 262144 pages (%s)\n",
+	       unsync_max_pages(), DEFAULT_SIZES, LARGE_SIZES);
+}
+
+static const struct shadow_mmu_args args = {
+	.opts = "n:L",
+	.usage = "[-n pages,pages,...] [-L]",
+	.help = help,
+	.parse = parse_opt,
+};
 
 int main(int argc, char *argv[])
 {
-	const char *sizes_arg = DEFAULT_SIZES;
 	uint64_t sizes[MAX_SIZES];
 	struct perf_row row;
-	int nr_sizes, i, opt;
+	int nr_sizes, i;
 	bool quirk;
 
-	while ((opt = getopt(argc, argv, "n:Lh")) != -1) {
-		switch (opt) {
-		case 'n':
-			sizes_arg = optarg;
-			break;
-		case 'L':
-			sizes_arg = LARGE_SIZES;
-			break;
-		case 'h':
-			help(argv[0]);
-			exit(KSFT_PASS);
-		default:
-			help(argv[0]);
-			exit(KSFT_FAIL);
-		}
-	}
-	if (optind < argc) {
-		help(argv[0]);
-		exit(KSFT_FAIL);
-	}
+	shadow_mmu_parse_args(argc, argv, &args);
 	nr_sizes = parse_sizes(sizes_arg, sizes);
 
 	ksft_print_header();
 	/* Not written for nested mode yet: skips where KVM uses TDP. */
 	unsync_mode = UNSYNC_MODE_SHADOW;
 	shadow_mmu_require();
-	quirk = kvm_check_cap(KVM_CAP_DISABLE_QUIRKS2) &
-		KVM_X86_QUIRK_SLOT_ZAP_ALL;
+	quirk = slot_zap_all_can_disable();
 	ksft_set_plan(nr_sizes);
 	ksft_print_msg("slot delete, quirk off: %s\n",
 		       quirk ? "yes" : "not supported");
 	ksft_print_msg("csv,%s\n", CSV_HEADER);
 
 	for (i = 0; i < nr_sizes; i++) {
-		row.nr_pages = sizes[i];
+		row = (struct perf_row){ .nr_pages = sizes[i] };
 		measure(&row, quirk);
 		ksft_print_msg("csv,%lu,%.2f,%.2f,%lu,%.1f,%.1f,%.1f\n",
-			       row.nr_pages, row.build_ms, row.shrink_ms,
-			       row.shrink_zapped,
-			       ns_per(row.shrink_ms, row.shrink_zapped),
-			       ns_per(row.slot_on_ms, row.slot_on_zapped),
-			       ns_per(row.slot_off_ms, row.slot_off_zapped));
+			       row.nr_pages, row.build_ms, row.shrink.ms,
+			       row.shrink.delta.mmu_shadow_zapped,
+			       ns_per_zap(&row.shrink),
+			       ns_per_zap(&row.slot_on),
+			       ns_per_zap(&row.slot_off));
 		ksft_test_result_pass("%lu pages: shrink %.0f ns/page\n",
-				      row.nr_pages,
-				      ns_per(row.shrink_ms, row.shrink_zapped));
+				      row.nr_pages, ns_per_zap(&row.shrink));
 	}
 	ksft_finished();
 }

@@ -60,18 +60,20 @@
 /* vCPU ids go up to this; x86 KVM allows 1024, or 4096 with MAXSMP. */
 #define KVM_MAX_VCPUS_SELFTEST 4095
 
+static uint64_t nr_pages = DEFAULT_NR_PAGES;
+static int nr_root_vcpus;
+static bool skew_only;
 static bool verbose;
 
 /* Shrink the pool to the minimum, capturing the zaps. */
 static void shrink_traced(struct unsync_vm *uvm, struct zap_trace *t,
-			  struct zap_stats *before, struct zap_stats *after,
-			  struct zap_counts *c)
+			  struct zap_phase *p, struct zap_counts *c)
 {
-	zap_stats_read(uvm->vm, before, "before shrink");
+	zap_phase_begin(uvm->vm, p, "shrink");
 	zap_trace_clear(t);
 	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
 	zap_trace_collect(t, c);
-	zap_stats_read(uvm->vm, after, "after shrink");
+	zap_phase_end(uvm->vm, p);
 
 	ksft_print_msg("zaps %lu (unsync %lu), lost %lu\n", c->zaps,
 		       c->unsync_zaps, c->lost);
@@ -86,15 +88,15 @@ static void shrink_traced(struct unsync_vm *uvm, struct zap_trace *t,
 	TEST_ASSERT(!c->lost, "%lu trace events lost (lower -n)", c->lost);
 
 	/* Each zap fires the tracepoint once and bumps the stat once. */
-	TEST_ASSERT(c->zaps == after->mmu_shadow_zapped -
-				       before->mmu_shadow_zapped,
+	TEST_ASSERT(c->zaps == p->delta.mmu_shadow_zapped,
 		    "%lu zap events, mmu_shadow_zapped +%lu", c->zaps,
-		    after->mmu_shadow_zapped - before->mmu_shadow_zapped);
+		    p->delta.mmu_shadow_zapped);
 
 	/* Zapping an unsync page unlinks it from the unsync gauge once. */
-	TEST_ASSERT(c->unsync_zaps == before->mmu_unsync - after->mmu_unsync,
+	TEST_ASSERT(c->unsync_zaps ==
+			    p->before.mmu_unsync - p->after.mmu_unsync,
 		    "%lu unsync pages zapped, mmu_unsync %lu -> %lu",
-		    c->unsync_zaps, before->mmu_unsync, after->mmu_unsync);
+		    c->unsync_zaps, p->before.mmu_unsync, p->after.mmu_unsync);
 }
 
 /*
@@ -103,10 +105,9 @@ static void shrink_traced(struct unsync_vm *uvm, struct zap_trace *t,
  * each zap's nr_zapped (children, plus the page itself) to the total it
  * returns and to mmu_recycled, and stops once it has nr_to_zap.
  */
-static void check_walk(struct zap_counts *c, struct zap_stats *before,
-		       struct zap_stats *after)
+static void check_walk(struct zap_counts *c, struct zap_phase *p)
 {
-	uint64_t recycled = after->mmu_recycled - before->mmu_recycled;
+	uint64_t recycled = p->delta.mmu_recycled;
 
 	TEST_ASSERT(!c->unstable_no_children,
 		    "%lu zaps reported the list unstable but zapped no child",
@@ -115,10 +116,10 @@ static void check_walk(struct zap_counts *c, struct zap_stats *before,
 		    "%lu zaps zapped children but reported the list stable",
 		    c->children_not_unstable);
 	TEST_ASSERT(c->walks == 1, "%lu zap walks, expected 1", c->walks);
-	TEST_ASSERT(c->walk_nr_to_zap ==
-			    zap_stats_in_use(before) - KVM_MIN_ALLOC_MMU_PAGES,
+	TEST_ASSERT(c->walk_nr_to_zap == zap_stats_in_use(&p->before) -
+						 KVM_MIN_ALLOC_MMU_PAGES,
 		    "Walk asked for %lu pages, expected %lu in use - %d",
-		    c->walk_nr_to_zap, zap_stats_in_use(before),
+		    c->walk_nr_to_zap, zap_stats_in_use(&p->before),
 		    KVM_MIN_ALLOC_MMU_PAGES);
 	TEST_ASSERT(c->walk_total == c->walk_counted,
 		    "Walk returned %lu zapped, its zaps add up to %lu",
@@ -134,24 +135,24 @@ static void check_walk(struct zap_counts *c, struct zap_stats *before,
 		    c->restarts, c->parents);
 }
 
-static void test_sync_pages(uint64_t nr_pages, struct zap_trace *t)
+static void test_sync_pages(struct zap_trace *t)
 {
-	struct zap_stats before, after;
 	struct unsync_vm *uvm;
+	struct zap_phase p;
 	struct zap_counts c;
 
 	/* Shadow every guest page table, but write none of them. */
 	uvm = unsync_vm_create(nr_pages);
 	vcpu_run_to_sync(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
-	shrink_traced(uvm, t, &before, &after, &c);
+	shrink_traced(uvm, t, &p, &c);
 	unsync_vm_free(uvm);
-	TEST_ASSERT_EQ(before.mmu_unsync, 0);
+	TEST_ASSERT_EQ(p.before.mmu_unsync, 0);
 	if (!t->exact) {
 		ksft_test_result_skip("sync pages: %s\n", t->why_not_exact);
 		return;
 	}
 
-	check_walk(&c, &before, &after);
+	check_walk(&c, &p);
 	if (unsync_mode == UNSYNC_MODE_NESTED) {
 		/*
 		 * Nested mode: zapping a nested shadow page also zaps each
@@ -179,17 +180,20 @@ static void test_sync_pages(uint64_t nr_pages, struct zap_trace *t)
 			      nr_pages);
 }
 
-static void test_unsync_pages(uint64_t nr_pages, struct zap_trace *t)
+/* test_unsync_pages() reports the shrink, then its restarts. */
+#define UNSYNC_RESULTS 2
+
+static void test_unsync_pages(struct zap_trace *t)
 {
-	struct zap_stats before, after;
 	struct unsync_vm *uvm;
+	struct zap_phase p;
 	struct zap_counts c;
 
 	uvm = unsync_vm_create(nr_pages);
 	unsync_vm_build(uvm);
-	shrink_traced(uvm, t, &before, &after, &c);
+	shrink_traced(uvm, t, &p, &c);
 	unsync_vm_free(uvm);
-	TEST_ASSERT_EQ(before.mmu_unsync, nr_pages);
+	TEST_ASSERT_EQ(p.before.mmu_unsync, nr_pages);
 	ksft_test_result_pass("shrink over %lu unsync pages: %lu zaps\n",
 			      nr_pages, c.zaps);
 	if (!t->exact) {
@@ -197,7 +201,7 @@ static void test_unsync_pages(uint64_t nr_pages, struct zap_trace *t)
 		return;
 	}
 
-	check_walk(&c, &before, &after);
+	check_walk(&c, &p);
 	/*
 	 * The walk zaps the oldest pages first, the upper levels of the
 	 * guest's tables; zapping a parent zaps its unsync children.
@@ -274,7 +278,7 @@ static void add_root_vcpus(struct unsync_vm *uvm, int nr_vcpus,
 	}
 }
 
-/* A VM of @nr_pages sync pages behind the live roots of root vCPUs. */
+/* A VM of @nr_sync_pages sync pages behind the live roots of root vCPUs. */
 struct skew_vm {
 	struct unsync_vm *uvm;
 	uint64_t pool;
@@ -282,17 +286,17 @@ struct skew_vm {
 	double best_ms;
 };
 
-static void skew_vm_create(struct skew_vm *s, uint64_t nr_pages,
-			   int nr_root_vcpus, bool shared_roots)
+static void skew_vm_create(struct skew_vm *s, uint64_t nr_sync_pages,
+			   int nr_vcpus, bool shared_roots)
 {
 	struct zap_stats stats;
 
 	/* The pool holds every root and the whole build. */
-	s->pool = unsync_pool_pages(nr_pages) + ROOTS_PER_VCPU * nr_root_vcpus;
-	s->uvm = __unsync_vm_create(nr_pages, nr_root_vcpus);
+	s->pool = unsync_pool_pages(nr_sync_pages) + ROOTS_PER_VCPU * nr_vcpus;
+	s->uvm = __unsync_vm_create(nr_sync_pages, nr_vcpus);
 	set_nr_mmu_pages(s->uvm->vm, s->pool);
 	unsync_vm_write_page_tables(s->uvm, false);
-	add_root_vcpus(s->uvm, nr_root_vcpus, shared_roots);
+	add_root_vcpus(s->uvm, nr_vcpus, shared_roots);
 	zap_stats_read(s->uvm->vm, &stats, "after adding roots");
 	s->roots = zap_stats_in_use(&stats);
 	s->best_ms = 0;
@@ -342,17 +346,17 @@ static void skew_vm_shrink(struct skew_vm *s)
  * kernel 1.09-1.31 (PVM host), 1.15 (stock 6.12 under QEMU); a kernel
  * that restarts after every zap 6.7 (stock 6.12 under QEMU).
  */
-static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
+static void test_root_skew(void)
 {
+	uint64_t skew_pages = max_t(uint64_t, nr_pages, SKEW_MIN_PAGES);
 	struct skew_vm few, many;
 	double ratio;
 	int rep;
 
-	nr_pages = max_t(uint64_t, nr_pages, SKEW_MIN_PAGES);
 	/* One fd per vCPU of both VMs, and room for the rest. */
 	raise_files_rlimit(2 * nr_root_vcpus + 256);
-	skew_vm_create(&few, nr_pages, nr_root_vcpus, true);
-	skew_vm_create(&many, nr_pages, nr_root_vcpus, false);
+	skew_vm_create(&few, skew_pages, nr_root_vcpus, true);
+	skew_vm_create(&many, skew_pages, nr_root_vcpus, false);
 	for (rep = 0; rep < MAX_TIMING_REPS; rep++) {
 		skew_vm_shrink(&few);
 		skew_vm_shrink(&many);
@@ -367,7 +371,7 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
 	unsync_vm_free(many.uvm);
 
 	ksft_print_msg("shrink of %lu sync pages, %d vCPUs, best of %d:\n",
-		       nr_pages, nr_root_vcpus + 1,
+		       skew_pages, nr_root_vcpus + 1,
 		       rep + (rep < MAX_TIMING_REPS));
 	ksft_print_msg("  %.2f ms CPU behind %lu pages, %.2f behind %lu\n",
 		       few.best_ms, few.roots, many.best_ms, many.roots);
@@ -383,65 +387,48 @@ static void test_root_skew(uint64_t nr_pages, int nr_root_vcpus)
  * The root vCPUs load copies of the guest's top-level table; in nested mode
  * those roots would be L1's TDP roots, not shadow pages.
  */
-static void run_root_skew(uint64_t nr_pages, int nr_root_vcpus)
+static void run_root_skew(void)
 {
 	if (unsync_mode == UNSYNC_MODE_NESTED)
 		ksft_test_result_skip("root skew: shadow mode only\n");
 	else
-		test_root_skew(nr_pages, nr_root_vcpus);
+		test_root_skew();
 }
 
-static void help(const char *name)
+static void parse_opt(int opt, const char *arg)
 {
-	printf("usage: %s [-n pages] [-r vcpus] [-s] [-m mode] [-v] [-h]\n"
-	       " -n: shadow pages to build (1..%lu, default %d)\n"
+	if (opt == 'n')
+		nr_pages = atoi_in_range("-n", arg, 1, unsync_max_pages());
+	else if (opt == 'r')
+		nr_root_vcpus =
+			atoi_in_range("-r", arg, 2, KVM_MAX_VCPUS_SELFTEST);
+	else
+		skew_only = true;
+}
+
+static void help(void)
+{
+	printf(" -n: shadow pages to build (1..%lu, default %d)\n"
 	       " -r: vCPUs holding %d roots each (2..%d, default %d)\n"
-	       " -s: only the root skew timing\n"
-	       " -m: shadow or nested (default: what KVM can run)\n"
-	       " -v: print more detail\n",
-	       name, unsync_max_pages(), DEFAULT_NR_PAGES, ROOTS_PER_VCPU,
+	       " -s: only the root skew timing\n",
+	       unsync_max_pages(), DEFAULT_NR_PAGES, ROOTS_PER_VCPU,
 	       KVM_MAX_VCPUS_SELFTEST, DEFAULT_NR_ROOT_VCPUS);
 }
 
+static const struct shadow_mmu_args args = {
+	.opts = "n:r:s",
+	.usage = "[-n pages] [-r vcpus] [-s]",
+	.help = help,
+	.parse = parse_opt,
+	.modes = true,
+	.verbose = &verbose,
+};
+
 int main(int argc, char *argv[])
 {
-	uint64_t nr_pages = DEFAULT_NR_PAGES;
-	int nr_root_vcpus = 0, opt;
-	bool skew_only = false;
 	struct zap_trace trace;
 
-	while ((opt = getopt(argc, argv, "n:r:sm:vh")) != -1) {
-		switch (opt) {
-		case 'n':
-			nr_pages = parse_flag_u64("-n", optarg, 1,
-						  unsync_max_pages());
-			break;
-		case 'r':
-			nr_root_vcpus = parse_flag_u64("-r", optarg, 2,
-						       KVM_MAX_VCPUS_SELFTEST);
-			break;
-		case 's':
-			skew_only = true;
-			break;
-		case 'm':
-			unsync_mode_parse(optarg);
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			help(argv[0]);
-			exit(KSFT_PASS);
-		default:
-			help(argv[0]);
-			exit(KSFT_FAIL);
-		}
-	}
-	if (optind < argc) {
-		help(argv[0]);
-		exit(KSFT_FAIL);
-	}
-
+	shadow_mmu_parse_args(argc, argv, &args);
 	ksft_print_header();
 	shadow_mmu_require();
 	if (!nr_root_vcpus)
@@ -452,17 +439,18 @@ int main(int argc, char *argv[])
 		       kvm_check_cap(KVM_CAP_MAX_VCPUS), nr_root_vcpus);
 	if (skew_only) {
 		ksft_set_plan(1);
-		run_root_skew(nr_pages, nr_root_vcpus);
+		run_root_skew();
 		ksft_finished();
 	}
 
-	ksft_set_plan(4);
+	/* Sync pages, unsync pages, the root skew. */
+	ksft_set_plan(1 + UNSYNC_RESULTS + 1);
 	if (!zap_trace_available()) {
 		/* The zaps need tracefs; the timing does not. */
 		ksft_test_result_skip("sync pages: needs tracefs and root\n");
 		ksft_test_result_skip("unsync pages: no tracefs\n");
 		ksft_test_result_skip("restarts: no tracefs\n");
-		run_root_skew(nr_pages, nr_root_vcpus);
+		run_root_skew();
 		ksft_finished();
 	}
 
@@ -474,9 +462,9 @@ int main(int argc, char *argv[])
 		ksft_print_msg("exact restart counts: no, %s\n",
 			       trace.why_not_exact);
 
-	test_sync_pages(nr_pages, &trace);
-	test_unsync_pages(nr_pages, &trace);
-	run_root_skew(nr_pages, nr_root_vcpus);
+	test_sync_pages(&trace);
+	test_unsync_pages(&trace);
+	run_root_skew();
 
 	zap_trace_close(&trace);
 	ksft_finished();

@@ -43,10 +43,21 @@ static const uint32_t mixed[] = {
 };
 
 #define MIXED_SYNC_CHILDREN 4
-/* The first shrink ends inside family 10 (k = 5), the second in 12. */
-#define SHRINK1_FAMILIES 10
-#define SHRINK1_INTO 3
-#define SHRINK2_INTO 100
+
+/*
+ * The shrinks over the mixed families, one after the other: each zaps
+ * families [first, last) and @into pages beyond, so that it ends inside
+ * family @last: the first in family 10 (k = 5), the second in family 12
+ * (k = 512; 1 + 100 is its parent and 100 of its children).
+ */
+static const struct family_shrink {
+	const char *what;
+	uint32_t first, last, into;
+	bool restarts; /* it passes families with budget left */
+} family_shrinks[] = {
+	{ "shrink over small families", 0, 10, 3, true },
+	{ "shrink into a family of 512", 11, 12, 1 + 100, false },
+};
 
 /* Families of sync pages only, and a shrink that ends inside family 5. */
 #define NR_SYNC_FAMILIES 16
@@ -122,28 +133,15 @@ static void check_guest_data(struct unsync_families *fam)
  * another instance's drop_caches), or zaps of other VMs that it made:
  * either way the trace no longer describes this VM alone.
  */
-static bool zaps_disturbed(const char *what, struct zap_counts *c,
-			   struct zap_stats *before, struct zap_stats *after)
+static bool zaps_disturbed(struct zap_counts *c, struct zap_phase *p)
 {
-	uint64_t zapped = after->mmu_shadow_zapped - before->mmu_shadow_zapped;
+	uint64_t zapped = p->delta.mmu_shadow_zapped;
 
 	if (c->zaps == zapped && !c->lost)
 		return false;
 	ksft_print_msg("%s: disturbed: %lu zaps traced (%lu lost), %lu made\n",
-		       what, c->zaps, c->lost, zapped);
+		       p->name, c->zaps, c->lost, zapped);
 	return true;
-}
-
-/* Every caller of the walk that recycles counts each page it frees once. */
-static void check_zapped_recycled(const char *what, struct zap_stats *before,
-				  struct zap_stats *after)
-{
-	uint64_t zapped = after->mmu_shadow_zapped - before->mmu_shadow_zapped;
-	uint64_t recycled = after->mmu_recycled - before->mmu_recycled;
-
-	TEST_ASSERT(zapped == recycled,
-		    "%s: mmu_shadow_zapped +%lu, mmu_recycled +%lu", what,
-		    zapped, recycled);
 }
 
 /*
@@ -167,12 +165,12 @@ static void check_unstable(const char *what, struct zap_counts *c)
  * mmu_recycled), zapped nothing once it had enough, and started over after
  * every unstable zap made with budget left.
  */
-static void check_walk(const char *what, struct zap_counts *c,
-		       uint64_t nr_to_zap, struct zap_stats *before,
-		       struct zap_stats *after)
+static void check_walk(struct zap_counts *c, uint64_t nr_to_zap,
+		       struct zap_phase *p)
 {
-	uint64_t recycled = after->mmu_recycled - before->mmu_recycled;
+	uint64_t recycled = p->delta.mmu_recycled;
 	uint64_t total = c->walk_total;
+	const char *what = p->name;
 
 	check_unstable(what, c);
 	TEST_ASSERT(c->walks == 1, "%s: %lu walks, expected 1", what, c->walks);
@@ -186,28 +184,42 @@ static void check_walk(const char *what, struct zap_counts *c,
 		    what, c->past_budget);
 }
 
-/* Shrink the pool to @goal, capturing the zaps; true if undisturbed. */
-static bool shrink(struct unsync_families *fam, struct zap_trace *t,
-		   const char *what, uint64_t goal, struct zap_counts *c,
-		   struct zap_stats *before, struct zap_stats *after)
+/* Start phase @what of @fam's VM, with the zap trace cleared. */
+static void traced_begin(struct unsync_families *fam, struct zap_trace *t,
+			 struct zap_phase *p, const char *what)
 {
-	zap_stats_read(fam->uvm->vm, before, what);
+	zap_phase_begin(fam->uvm->vm, p, what);
 	zap_trace_clear(t);
-	set_nr_mmu_pages(fam->uvm->vm, goal);
+}
+
+/* End it, with the zaps it traced in @c (and, with -v, their order). */
+static void traced_end(struct unsync_families *fam, struct zap_trace *t,
+		       struct zap_phase *p, struct zap_counts *c)
+{
 	if (verbose)
 		families_print_zaps(fam, t);
 	zap_trace_collect(t, c);
-	zap_stats_read(fam->uvm->vm, after, what);
-	check_zapped_recycled(what, before, after);
+	zap_phase_end(fam->uvm->vm, p);
+}
+
+/* Shrink the pool to @goal, capturing the zaps; true if undisturbed. */
+static bool shrink(struct unsync_families *fam, struct zap_trace *t,
+		   const char *what, uint64_t goal, struct zap_counts *c,
+		   struct zap_phase *p)
+{
+	traced_begin(fam, t, p, what);
+	set_nr_mmu_pages(fam->uvm->vm, goal);
+	traced_end(fam, t, p, c);
+	check_zapped_recycled(p);
 	ksft_print_msg("%s: goal %lu, in use %lu -> %lu, %lu zaps (%lu u)\n",
-		       what, goal, zap_stats_in_use(before),
-		       zap_stats_in_use(after), c->zaps, c->unsync_zaps);
+		       what, goal, zap_stats_in_use(&p->before),
+		       zap_stats_in_use(&p->after), c->zaps, c->unsync_zaps);
 	if (t->exact)
 		ksft_print_msg("%s: parents %lu, nested %lu, unstable %lu\n",
 			       what, c->parents, c->nested, c->unstable);
 	if (t->exact)
 		ksft_print_msg("%s: %lu restarts\n", what, c->restarts);
-	return !zaps_disturbed(what, c, before, after);
+	return !zaps_disturbed(c, p);
 }
 
 static void test_sync_shrink(struct zap_trace *t)
@@ -215,9 +227,9 @@ static void test_sync_shrink(struct zap_trace *t)
 	static const char what[] = "shrink over sync families";
 	uint32_t k[NR_SYNC_FAMILIES] = { 0 };
 	struct unsync_families *fam;
-	struct zap_stats before, after;
 	uint64_t goal, nr_to_zap;
 	struct zap_counts c;
+	struct zap_phase p;
 
 	fam = unsync_families_create(k, NR_SYNC_FAMILIES, SYNC_CHILDREN,
 				     guest_code);
@@ -229,7 +241,7 @@ static void test_sync_shrink(struct zap_trace *t)
 	nr_to_zap =
 		families_pages(fam, 0, SYNC_SHRINK_FAMILIES) + SYNC_SHRINK_INTO;
 	goal = fam->in_use - nr_to_zap;
-	if (!shrink(fam, t, what, goal, &c, &before, &after)) {
+	if (!shrink(fam, t, what, goal, &c, &p)) {
 		unsync_families_free(fam);
 		ksft_test_result_skip("%s: disturbed\n", what);
 		return;
@@ -239,11 +251,11 @@ static void test_sync_shrink(struct zap_trace *t)
 	 * page, so the walk that stops at the first zap reaching its budget
 	 * ends on the goal, not one page before or after it.
 	 */
-	TEST_ASSERT(zap_stats_in_use(&after) == goal,
+	TEST_ASSERT(zap_stats_in_use(&p.after) == goal,
 		    "%s: %lu pages in use, expected exactly the goal %lu", what,
-		    zap_stats_in_use(&after), goal);
+		    zap_stats_in_use(&p.after), goal);
 	if (t->exact) {
-		check_walk(what, &c, nr_to_zap, &before, &after);
+		check_walk(&c, nr_to_zap, &p);
 		/* No child, nothing unstable, no restart. */
 		TEST_ASSERT_EQ(c.unstable, 0);
 		TEST_ASSERT_EQ(c.restarts, 0);
@@ -269,69 +281,60 @@ static uint32_t max_k(struct unsync_families *fam, uint32_t last)
  * reaches the budget: it never ends above the goal, and never more than
  * the largest k below it.
  */
-static void check_landing(const char *what, struct zap_stats *after,
-			  uint64_t goal, uint32_t k_max)
+static void check_landing(struct zap_phase *p, uint64_t goal, uint32_t k_max)
 {
-	uint64_t in_use = zap_stats_in_use(after);
+	uint64_t in_use = zap_stats_in_use(&p->after);
 
 	TEST_ASSERT(in_use <= goal && in_use + k_max >= goal,
-		    "%s: %lu pages in use, expected %lu - %u .. %lu", what,
+		    "%s: %lu pages in use, expected %lu - %u .. %lu", p->name,
 		    in_use, goal, k_max, goal);
 }
 
 static void test_family_shrinks(struct zap_trace *t)
 {
-	static const char what1[] = "shrink over small families";
-	static const char what2[] = "shrink into a family of 512";
 	struct unsync_families *fam = mixed_families(t);
-	struct zap_stats before, after;
-	uint64_t goal, nr_to_zap;
+	const struct family_shrink *sh;
+	uint64_t in_use, goal, nr_to_zap;
 	struct zap_counts c;
+	struct zap_phase p;
 	bool clean;
+	int i;
 
-	if (!fam) {
-		ksft_test_result_skip("%s: build disturbed\n", what1);
-		ksft_test_result_skip("%s: build disturbed\n", what2);
+	for (i = 0; !fam && i < ARRAY_SIZE(family_shrinks); i++)
+		ksft_test_result_skip("%s: build disturbed\n",
+				      family_shrinks[i].what);
+	if (!fam)
 		return;
-	}
-	/* Through ten families, ending inside the eleventh. */
-	nr_to_zap = families_pages(fam, 0, SHRINK1_FAMILIES) + SHRINK1_INTO;
-	goal = fam->in_use - nr_to_zap;
-	clean = shrink(fam, t, what1, goal, &c, &before, &after);
-	if (clean) {
-		check_landing(what1, &after, goal,
-			      max_k(fam, SHRINK1_FAMILIES));
-		if (t->exact) {
-			check_walk(what1, &c, nr_to_zap, &before, &after);
-			/*
-			 * Each family before the last reached had budget
-			 * left after its parent's zap: with one child or
-			 * more, that zap was unstable and the walk restarted.
-			 */
-			TEST_ASSERT(c.restarts >= 1,
-				    "%s: no restart with budget left", what1);
-			TEST_ASSERT(c.unstable == c.parents,
-				    "%s: %lu unstable zaps, %lu parents", what1,
-				    c.unstable, c.parents);
-		}
-		ksft_test_result_pass("%s: goal %lu, %lu in use\n", what1, goal,
-				      zap_stats_in_use(&after));
-	} else {
-		ksft_test_result_skip("%s: disturbed\n", what1);
-	}
 
-	/* Past family 11 into family 12, the one with 512 unsync children. */
-	nr_to_zap = families_pages(fam, 11, 12) + 1 + SHRINK2_INTO;
-	goal = zap_stats_in_use(&after) - nr_to_zap;
-	clean = shrink(fam, t, what2, goal, &c, &before, &after);
-	if (clean) {
-		check_landing(what2, &after, goal, FAMILY_MAX_CHILDREN);
+	in_use = fam->in_use;
+	for (i = 0; i < ARRAY_SIZE(family_shrinks); i++) {
+		sh = &family_shrinks[i];
+		nr_to_zap = families_pages(fam, sh->first, sh->last) + sh->into;
+		goal = in_use - nr_to_zap;
+		clean = shrink(fam, t, sh->what, goal, &c, &p);
+		in_use = zap_stats_in_use(&p.after);
+		if (!clean) {
+			ksft_test_result_skip("%s: disturbed\n", sh->what);
+			continue;
+		}
+		check_landing(&p, goal, max_k(fam, sh->last));
 		if (t->exact)
-			check_walk(what2, &c, nr_to_zap, &before, &after);
-		ksft_test_result_pass("%s: goal %lu, %lu in use\n", what2, goal,
-				      zap_stats_in_use(&after));
-	} else {
-		ksft_test_result_skip("%s: disturbed\n", what2);
+			check_walk(&c, nr_to_zap, &p);
+		/*
+		 * Each family before the last reached had budget left after
+		 * its parent's zap: with one child or more, that zap was
+		 * unstable and the walk restarted.
+		 */
+		if (t->exact && sh->restarts) {
+			TEST_ASSERT(c.restarts >= 1,
+				    "%s: no restart with budget left",
+				    sh->what);
+			TEST_ASSERT(c.unstable == c.parents,
+				    "%s: %lu unstable zaps, %lu parents",
+				    sh->what, c.unstable, c.parents);
+		}
+		ksft_test_result_pass("%s: goal %lu, %lu in use\n", sh->what,
+				      goal, in_use);
 	}
 	check_guest_data(fam);
 	unsync_families_free(fam);
@@ -355,9 +358,8 @@ static bool kvm_has_mmu_shrinker(void)
 
 static void drop_slab_caches(void)
 {
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	int fd = open_path_or_exit("/proc/sys/vm/drop_caches", O_WRONLY);
 
-	TEST_ASSERT(fd >= 0, "open(/proc/sys/vm/drop_caches) failed");
 	TEST_ASSERT(write(fd, "2", 1) == 1, "drop_caches write failed");
 	close(fd);
 }
@@ -366,9 +368,9 @@ static void test_drop_caches(struct zap_trace *t)
 {
 	static const char what[] = "drop_caches";
 	struct unsync_families *fam;
-	struct zap_stats before, after;
 	bool shrinker, clean, ok;
 	struct zap_counts c;
+	struct zap_phase p;
 	uint64_t zapped;
 
 	if (geteuid()) {
@@ -381,17 +383,13 @@ static void test_drop_caches(struct zap_trace *t)
 		ksft_test_result_skip("%s: build disturbed\n", what);
 		return;
 	}
-	zap_stats_read(fam->uvm->vm, &before, what);
-	zap_trace_clear(t);
+	traced_begin(fam, t, &p, what);
 	drop_slab_caches();
-	if (verbose)
-		families_print_zaps(fam, t);
-	zap_trace_collect(t, &c);
-	zap_stats_read(fam->uvm->vm, &after, what);
-	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
+	traced_end(fam, t, &p, &c);
+	zapped = p.delta.mmu_shadow_zapped;
 	ksft_print_msg("%s: MMU shrinker: %s\n", what, shrinker ? "yes" : "no");
 	ksft_print_msg("%s: in use %lu -> %lu, %lu zaps, %lu traced\n", what,
-		       zap_stats_in_use(&before), zap_stats_in_use(&after),
+		       zap_stats_in_use(&p.before), zap_stats_in_use(&p.after),
 		       zapped, c.zaps);
 	if (t->exact)
 		ksft_print_msg("%s: %lu walks asked %lu, freed %lu\n", what,
@@ -403,7 +401,7 @@ static void test_drop_caches(struct zap_trace *t)
 	 * Whoever shrinks this VM, the MMU shrinker frees its pages through
 	 * the budgeted walk, which counts every page it frees as recycled.
 	 */
-	check_zapped_recycled(what, &before, &after);
+	check_zapped_recycled(&p);
 	/*
 	 * Dropping every slab cache asks the shrinker to free as many pages
 	 * as are in use on the host, a VM at a time: a VM holding zappable
@@ -411,7 +409,7 @@ static void test_drop_caches(struct zap_trace *t)
 	 */
 	if (shrinker)
 		TEST_ASSERT(zapped > 0, "%s: no page of this VM zapped", what);
-	clean = !zaps_disturbed(what, &c, &before, &after);
+	clean = !zaps_disturbed(&c, &p);
 	if (clean && t->exact) {
 		check_unstable(what, &c);
 		ok = c.walk_total == c.walk_counted && c.walk_total == zapped;
@@ -429,14 +427,16 @@ static void test_drop_caches(struct zap_trace *t)
 				      " (disturbed: exact checks skipped)");
 }
 
-/* The zap of obsolete pages, from deleting or moving the data slot. */
+/* The zap of obsolete pages: deleting, then moving the data slot. */
+static const bool memslot_move[] = { false, true };
+
 static void test_memslot(struct zap_trace *t, bool move)
 {
 	const char *what = move ? "memslot move" : "memslot delete";
 	struct unsync_families *fam = mixed_families(t);
-	struct zap_stats before, after;
-	struct zap_counts c;
 	uint64_t in_use, zapped;
+	struct zap_counts c;
+	struct zap_phase p;
 	struct kvm_vm *vm;
 	bool clean;
 
@@ -445,17 +445,13 @@ static void test_memslot(struct zap_trace *t, bool move)
 		return;
 	}
 	vm = fam->uvm->vm;
-	zap_stats_read(vm, &before, what);
-	in_use = zap_stats_in_use(&before);
-	zap_trace_clear(t);
+	traced_begin(fam, t, &p, what);
+	in_use = zap_stats_in_use(&p.before);
 	if (move)
 		vm_mem_region_move(vm, UNSYNC_DATA_SLOT, MOVED_DATA_GPA);
 	else
 		memslot_hide(vm, UNSYNC_DATA_SLOT);
-	if (verbose)
-		families_print_zaps(fam, t);
-	zap_trace_collect(t, &c);
-	zap_stats_read(vm, &after, what);
+	traced_end(fam, t, &p, &c);
 	if (move)
 		vm_mem_region_move(vm, UNSYNC_DATA_SLOT, UNSYNC_DATA_GPA);
 	else
@@ -473,15 +469,15 @@ static void test_memslot(struct zap_trace *t, bool move)
 	 * of starting over, would zap it twice or lose its place.  A
 	 * shrinker that got to some pages first leaves the rest to it.
 	 */
-	zapped = after.mmu_shadow_zapped - before.mmu_shadow_zapped;
+	zapped = p.delta.mmu_shadow_zapped;
 	TEST_ASSERT(zapped == in_use,
 		    "%s: mmu_shadow_zapped +%lu, expected all %lu in use", what,
 		    zapped, in_use);
-	TEST_ASSERT_EQ(after.mmu_unsync, 0);
-	clean = !zaps_disturbed(what, &c, &before, &after);
+	TEST_ASSERT_EQ(p.after.mmu_unsync, 0);
+	clean = !zaps_disturbed(&c, &p);
 	if (clean) {
 		/* The zap of obsolete pages recycles nothing. */
-		TEST_ASSERT_EQ(after.mmu_recycled, before.mmu_recycled);
+		TEST_ASSERT_EQ(p.after.mmu_recycled, p.before.mmu_recycled);
 		if (t->exact)
 			check_unstable(what, &c);
 	}
@@ -501,17 +497,16 @@ static void test_teardown(struct zap_trace *t)
 {
 	static const char what[] = "teardown";
 	struct unsync_families *fam = mixed_families(t);
-	struct zap_stats before;
 	struct zap_counts c;
+	struct zap_phase p;
 	uint64_t in_use;
 
 	if (!fam) {
 		ksft_test_result_skip("%s: build disturbed\n", what);
 		return;
 	}
-	zap_stats_read(fam->uvm->vm, &before, what);
-	in_use = zap_stats_in_use(&before);
-	zap_trace_clear(t);
+	traced_begin(fam, t, &p, what);
+	in_use = zap_stats_in_use(&p.before);
 	unsync_vm_free(fam->uvm);
 	if (verbose)
 		families_print_zaps(fam, t);
@@ -536,36 +531,19 @@ static void test_teardown(struct zap_trace *t)
 	ksft_test_result_pass("%s: %lu zaps\n", what, c.zaps);
 }
 
-static void help(const char *name)
-{
-	printf("usage: %s [-v] [-h]\n"
-	       " -v: print the order of the zaps and more detail\n",
-	       name);
-}
+static const struct shadow_mmu_args args = {
+	.opts = "",
+	.usage = "",
+	.verbose = &verbose,
+	.verbose_help = "the order of the zaps and more detail",
+};
 
 int main(int argc, char *argv[])
 {
 	struct zap_trace trace;
-	int opt;
+	int i;
 
-	while ((opt = getopt(argc, argv, "vh")) != -1) {
-		switch (opt) {
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			help(argv[0]);
-			exit(KSFT_PASS);
-		default:
-			help(argv[0]);
-			exit(KSFT_FAIL);
-		}
-	}
-	if (optind < argc) {
-		help(argv[0]);
-		exit(KSFT_FAIL);
-	}
-
+	shadow_mmu_parse_args(argc, argv, &args);
 	ksft_print_header();
 	/* The families are guest page tables: skips where KVM uses TDP. */
 	unsync_mode = UNSYNC_MODE_SHADOW;
@@ -573,7 +551,9 @@ int main(int argc, char *argv[])
 	zap_trace_open(&trace);
 	ksft_print_msg("exact restart counts: %s\n",
 		       trace.exact ? "yes" : trace.why_not_exact);
-	ksft_set_plan(7);
+	/* A result per subtest below, and per entry of its table. */
+	ksft_set_plan(1 + ARRAY_SIZE(family_shrinks) + 1 +
+		      ARRAY_SIZE(memslot_move) + 1);
 
 	lock_fd = open(LOCK_FILE, O_RDWR | O_CREAT, 0600);
 	walk_lock(LOCK_SH);
@@ -582,8 +562,8 @@ int main(int argc, char *argv[])
 	walk_lock(LOCK_EX);
 	test_drop_caches(&trace);
 	walk_lock(LOCK_SH);
-	test_memslot(&trace, false);
-	test_memslot(&trace, true);
+	for (i = 0; i < ARRAY_SIZE(memslot_move); i++)
+		test_memslot(&trace, memslot_move[i]);
 	test_teardown(&trace);
 	walk_lock(LOCK_UN);
 

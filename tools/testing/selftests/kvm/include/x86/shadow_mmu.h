@@ -22,7 +22,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "kvm_util.h"
 #include "nested_npt.h"
@@ -72,7 +71,7 @@ struct unsync_vm {
  * Where KVM's shadow pages come from: the guest's page tables (shadow
  * mode, KVM without TDP) or an L1's NPT tables (nested mode, KVM with
  * TDP).  shadow_mmu_require() picks the mode the host can run, unless
- * unsync_mode_parse() (-m shadow|nested) forced one.
+ * -m shadow|nested (shadow_mmu_parse_args()) forced one.
  */
 enum unsync_mode {
 	UNSYNC_MODE_AUTO,
@@ -81,7 +80,6 @@ enum unsync_mode {
 };
 
 extern enum unsync_mode unsync_mode;
-void unsync_mode_parse(const char *arg);
 
 /*
  * The guest writes every data page once, then loops: GUEST_SYNC(SHADOWED),
@@ -126,14 +124,43 @@ static inline void set_nr_mmu_pages(struct kvm_vm *vm, uint64_t pages)
 	vm_ioctl(vm, KVM_SET_NR_MMU_PAGES, (void *)(unsigned long)pages);
 }
 
-/* Milliseconds since @start (CLOCK_MONOTONIC). */
-static inline double ms_since(struct timespec start)
-{
-	return timespec_to_ns(timespec_elapsed(start)) / 1e6;
-}
+/*
+ * KVM_X86_QUIRK_SLOT_ZAP_ALL: on (the default), deleting or moving a
+ * memslot zaps every shadow page; off, only those of what the slot holds.
+ */
+bool slot_zap_all_can_disable(void);
+void vm_disable_slot_zap_all(struct kvm_vm *vm);
 
-/* Parse a decimal number in [min, max] for a command-line flag, or exit. */
-uint64_t parse_flag_u64(const char *flag, const char *arg, uint64_t min,
-			uint64_t max);
+/*
+ * A zap that frees pages to recycle them (a pool shrink, the MMU
+ * shrinker) counts each page once in mmu_shadow_zapped and once in
+ * mmu_recycled; asserted over phase @p, lenient where nested mode makes
+ * KVM count a zapped subtree as one page.
+ */
+void check_zapped_recycled(const struct zap_phase *p);
+
+/*
+ * The command line every test shares.  The test's own options are @opts
+ * (getopt letters), handed to @parse; the library adds -m shadow|nested
+ * (@modes), -v (@verbose) and -h.  -h prints the usage and exits 0; an
+ * unknown option, a bad value or a stray argument fails the test before it
+ * opens /dev/kvm.
+ */
+struct shadow_mmu_args {
+	const char *opts; /* the test's own, e.g. "n:c:" */
+	const char *usage; /* their synopsis: "[-n pages] [-c cycles]" */
+	void (*help)(void); /* prints a line per own option */
+	void (*parse)(int opt, const char *arg);
+	bool modes; /* takes -m shadow|nested */
+	bool *verbose; /* takes -v, which sets *verbose */
+	const char *verbose_help; /* what -v prints; "more detail" if NULL */
+};
+
+void shadow_mmu_parse_args(int argc, char *argv[],
+			   const struct shadow_mmu_args *args);
+
+/* atoi_positive() for a flag that must also lie in [@min, @max]. */
+uint32_t atoi_in_range(const char *flag, const char *arg, uint32_t min,
+		       uint32_t max);
 
 #endif /* SELFTEST_KVM_SHADOW_MMU_H */

@@ -8,6 +8,7 @@
 #define SELFTEST_KVM_ZAP_STATS_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "kvm_util.h"
 
@@ -50,5 +51,24 @@ static inline uint64_t zap_stats_in_use(const struct zap_stats *s)
 {
 	return s->mmu_cache_miss - s->mmu_shadow_zapped;
 }
+
+/*
+ * One operation between two snapshots of the counters, and its wall time:
+ * zap_phase_begin() reads the counters and starts the clock, the caller
+ * runs the operation, zap_phase_end() stops the clock, reads them again
+ * and takes @delta, after - before.  @name labels both snapshots ("before
+ * shrink", "after shrink") and the assertions on them.
+ */
+struct zap_phase {
+	const char *name;
+	struct zap_stats before;
+	struct zap_stats after;
+	struct zap_stats delta;
+	struct timespec start;
+	double ms;
+};
+
+void zap_phase_begin(struct kvm_vm *vm, struct zap_phase *p, const char *name);
+void zap_phase_end(struct kvm_vm *vm, struct zap_phase *p);
 
 #endif /* SELFTEST_KVM_ZAP_STATS_H */

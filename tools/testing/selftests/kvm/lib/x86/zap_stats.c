@@ -133,10 +133,10 @@ static uint64_t cross_check(struct kvm_vm *vm, const char *name, uint64_t val,
 	return val;
 }
 
-void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
+/* The counters of @s, in the order of stat_names[]. */
+static void stat_fields(struct zap_stats *s, uint64_t *fields[NR_STATS])
 {
-	/* In the order of stat_names[]. */
-	uint64_t *fields[] = {
+	uint64_t *f[] = {
 		&s->mmu_unsync,
 		&s->mmu_cache_miss,
 		&s->mmu_shadow_zapped,
@@ -147,6 +147,13 @@ void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
 		&s->mmu_pte_write,
 		&s->mmu_flooded,
 	};
+
+	memcpy(fields, f, sizeof(f));
+}
+
+void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
+{
+	uint64_t *fields[NR_STATS];
 	uint64_t binary[] = {
 		zap_vm_stat(vm, mmu_unsync),
 		zap_vm_stat(vm, mmu_cache_miss),
@@ -160,10 +167,38 @@ void zap_stats_read(struct kvm_vm *vm, struct zap_stats *s, const char *phase)
 	};
 	int i;
 
+	stat_fields(s, fields);
 	for (i = 0; i < NR_STATS; i++)
 		*fields[i] = cross_check(vm, stat_names[i], binary[i], phase);
 	if (!reported) {
 		reported = true;
 		report_cross_check();
 	}
+}
+
+void zap_phase_begin(struct kvm_vm *vm, struct zap_phase *p, const char *name)
+{
+	char label[128];
+
+	p->name = name;
+	snprintf(label, sizeof(label), "before %s", name);
+	zap_stats_read(vm, &p->before, label);
+	clock_gettime(CLOCK_MONOTONIC, &p->start);
+}
+
+void zap_phase_end(struct kvm_vm *vm, struct zap_phase *p)
+{
+	uint64_t *before[NR_STATS], *after[NR_STATS], *delta[NR_STATS];
+	char label[128];
+	int i;
+
+	p->ms = timespec_to_ns(timespec_elapsed(p->start)) / 1e6;
+	snprintf(label, sizeof(label), "after %s", p->name);
+	zap_stats_read(vm, &p->after, label);
+
+	stat_fields(&p->before, before);
+	stat_fields(&p->after, after);
+	stat_fields(&p->delta, delta);
+	for (i = 0; i < NR_STATS; i++)
+		*delta[i] = *after[i] - *before[i];
 }
