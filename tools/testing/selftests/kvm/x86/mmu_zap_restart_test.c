@@ -31,10 +31,27 @@
 #include "zap_trace.h"
 
 #define DEFAULT_NR_PAGES 2048
-#define DEFAULT_NR_ROOT_VCPUS 1023
 
 /* A vCPU's current root and the KVM_MMU_NUM_PREV_ROOTS it caches. */
 #define ROOTS_PER_VCPU 4
+
+/*
+ * The root skew needs about 4096 live roots at the oldest end of the
+ * list: 1023 vCPUs (1024 with the first, x86 KVM's limit without MAXSMP)
+ * of ROOTS_PER_VCPU roots each.  A walk that restarts after every zap
+ * passes all of them once per zap, a correct one once per shrink: behind
+ * 4096 roots the wrong walk is 6.7x slower, well past MAX_ROOT_SLOWDOWN;
+ * behind far fewer, its slowdown would fall within the noise of a correct
+ * kernel on a busy host (up to 1.86x).
+ *
+ * That is past libkvm's KVM_MAX_VCPUS (512), which sizes only its pool of
+ * ucall structs (and memstress, not used here): a vCPU that stops in a
+ * ucall and never runs again keeps its struct, so the root vCPUs stop on
+ * a write to ROOTS_DONE_PORT instead and hold none.  A KVM with fewer
+ * vCPUs (KVM_CAP_MAX_VCPUS) gets as many as it has.
+ */
+#define DEFAULT_NR_ROOT_VCPUS 1023
+
 #define TIMING_REPS 5
 
 /*
@@ -213,10 +230,7 @@ static void test_unsync_pages(struct zap_trace *t)
 			      c.restarts);
 }
 
-/*
- * Root vCPUs stop on a write to this port rather than a ucall: they never
- * run again, and each would keep one of libkvm's 512 ucall structs.
- */
+/* Root vCPUs stop here rather than in a ucall: see DEFAULT_NR_ROOT_VCPUS. */
 #define ROOTS_DONE_PORT 0x80
 
 /* CPL0: load copies of the top-level table, each becoming a live root. */
