@@ -93,13 +93,13 @@ static void put_table_at_slot_end(struct unsync_vm *uvm)
 	uint64_t alias = UNSYNC_ALIAS_GVA + (uvm->nr_pages - 1) * PAGE_SIZE;
 	uint64_t *pde = unsync_guest_pte(uvm, alias, 2), old;
 
-	TEST_ASSERT_EQ(*unsync_guest_pte(uvm, data_gva(0), 4) & X86_PTE_ADDR,
+	TEST_ASSERT_EQ(PTE_GET_PA(*unsync_guest_pte(uvm, data_gva(0), 4)),
 		       first);
-	old = *pde & X86_PTE_ADDR;
+	old = PTE_GET_PA(*pde);
 	TEST_ASSERT_EQ(vm_phy_page_alloc(uvm->vm, last, UNSYNC_PT_SLOT), last);
 	memcpy(addr_gpa2hva(uvm->vm, last), addr_gpa2hva(uvm->vm, old),
 	       PAGE_SIZE);
-	*pde = (*pde & ~X86_PTE_ADDR) | last;
+	*pde = (*pde & ~PHYSICAL_PAGE_MASK) | last;
 }
 
 /* Take the slot away from the guest's view: delete it or move it away. */
@@ -157,7 +157,7 @@ static void put_root_in_pt_slot(struct unsync_vm *uvm)
 	memcpy(addr_gpa2hva(uvm->vm, pml4), addr_gpa2hva(uvm->vm, uvm->pgd),
 	       PAGE_SIZE);
 	vcpu_sregs_get(uvm->vcpu, &sregs);
-	sregs.cr3 = (sregs.cr3 & ~X86_PTE_ADDR) | pml4;
+	sregs.cr3 = (sregs.cr3 & ~PHYSICAL_PAGE_MASK) | pml4;
 	vcpu_sregs_set(uvm->vcpu, &sregs);
 }
 

@@ -320,10 +320,11 @@ static struct unsync_vm *flood_vm_create(uint64_t nr_pages)
 	uint64_t pde_gpa, level;
 	struct kvm_regs regs;
 
-	pde_gpa = *unsync_guest_pte(uvm, UNSYNC_DATA_GVA, 3) & X86_PTE_ADDR;
+	pde_gpa = PTE_GET_PA(*unsync_guest_pte(uvm, UNSYNC_DATA_GVA, 3));
 	virt_pg_map(uvm->vm, FLOOD_GVA, pde_gpa);
 	for (level = 4; level >= 1; level--)
-		*unsync_guest_pte(uvm, FLOOD_GVA, level) |= X86_PTE_USER;
+		*unsync_guest_pte(uvm, FLOOD_GVA, level) |=
+			guest_pte_user_mask(uvm->vm);
 
 	/* Not yet run: start the flood guest where the library's would. */
 	vcpu_regs_get(uvm->vcpu, &regs);

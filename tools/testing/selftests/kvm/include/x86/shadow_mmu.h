@@ -26,6 +26,7 @@
 
 #include "kvm_util.h"
 #include "nested_npt.h"
+#include "processor.h"
 #include "zap_stats.h"
 
 #define UNSYNC_PT_SLOT 10
@@ -44,14 +45,53 @@
 #define KVM_MIN_ALLOC_MMU_PAGES 64
 
 /*
- * Architectural x86 paging bits: the library walks the guest's 4-level
- * tables itself, from CR3, rather than through libkvm's page-table API
- * (which changed shape in 7.1).
+ * libkvm's page-table API for the guest's own tables changed shape in 7.1:
+ * the PTE masks became the masks of an MMU (PTE_PRESENT_MASK(&vm->mmu),
+ * PTE_LARGE_MASK is now PTE_HUGE_MASK), and the lookup of a leaf PTE,
+ * vm_get_page_table_entry(), became vm_get_pte() (is_present_pte() came
+ * with them).  PTE_GET_PA() and PG_LEVEL_SHIFT() kept theirs.
  */
-#define X86_PTE_PRESENT BIT_ULL(0)
-#define X86_PTE_USER BIT_ULL(2)
-#define X86_PTE_LARGE BIT_ULL(7)
-#define X86_PTE_ADDR GENMASK_ULL(51, 12)
+#ifdef is_present_pte
+static inline uint64_t guest_pte_present_mask(struct kvm_vm *vm)
+{
+	return PTE_PRESENT_MASK(&vm->mmu);
+}
+
+static inline uint64_t guest_pte_user_mask(struct kvm_vm *vm)
+{
+	return PTE_USER_MASK(&vm->mmu);
+}
+
+static inline uint64_t guest_pte_huge_mask(struct kvm_vm *vm)
+{
+	return PTE_HUGE_MASK(&vm->mmu);
+}
+
+static inline uint64_t *guest_leaf_pte(struct kvm_vm *vm, uint64_t gva)
+{
+	return (uint64_t *)vm_get_pte(vm, gva);
+}
+#else
+static inline uint64_t guest_pte_present_mask(struct kvm_vm *vm)
+{
+	return PTE_PRESENT_MASK;
+}
+
+static inline uint64_t guest_pte_user_mask(struct kvm_vm *vm)
+{
+	return PTE_USER_MASK;
+}
+
+static inline uint64_t guest_pte_huge_mask(struct kvm_vm *vm)
+{
+	return PTE_LARGE_MASK;
+}
+
+static inline uint64_t *guest_leaf_pte(struct kvm_vm *vm, uint64_t gva)
+{
+	return vm_get_page_table_entry(vm, gva);
+}
+#endif
 
 #define UNSYNC_PATTERN(i) (0x5a5a000000000000ULL | (i))
 

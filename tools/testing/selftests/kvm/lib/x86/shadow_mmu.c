@@ -146,11 +146,11 @@ static void set_user_bit(struct kvm_vm *vm, uint64_t table_gpa, int level)
 	int i;
 
 	for (i = 0; i < 512; i++) {
-		if (!(pte[i] & X86_PTE_PRESENT))
+		if (!(pte[i] & guest_pte_present_mask(vm)))
 			continue;
-		pte[i] |= X86_PTE_USER;
-		if (level > 1 && !(pte[i] & X86_PTE_LARGE))
-			set_user_bit(vm, pte[i] & X86_PTE_ADDR, level - 1);
+		pte[i] |= guest_pte_user_mask(vm);
+		if (level > 1 && !(pte[i] & guest_pte_huge_mask(vm)))
+			set_user_bit(vm, PTE_GET_PA(pte[i]), level - 1);
 	}
 }
 
@@ -207,20 +207,39 @@ static void vcpu_enter_user_mode(struct unsync_vm *uvm)
 	vcpu_regs_set(vcpu, &regs);
 }
 
+/*
+ * The level-@level entry (1: PTE .. 4: PML4E) of @gva in the guest's
+ * tables.  libkvm looks up the leaf PTE in every tree; the entries above
+ * it take a walk of our own, from CR3, because the per-level lookup
+ * (__vm_get_page_table_entry()) is static in libkvm since 7.1.
+ */
+uint64_t *unsync_guest_pte(struct unsync_vm *uvm, uint64_t gva, int level)
+{
+	struct kvm_vm *vm = uvm->vm;
+	uint64_t *pte = addr_gpa2hva(vm, uvm->pgd);
+	bool table;
+	int l;
+
+	if (level == 1)
+		return guest_leaf_pte(vm, gva);
+	for (l = 4;; l--) {
+		pte += (gva >> PG_LEVEL_SHIFT(l)) & 511;
+		if (l == level)
+			return pte;
+		table = (*pte & guest_pte_present_mask(vm)) &&
+			!(*pte & guest_pte_huge_mask(vm));
+		TEST_ASSERT(table, "GVA 0x%lx has no level-%d table", gva,
+			    l - 1);
+		pte = addr_gpa2hva(vm, PTE_GET_PA(*pte));
+	}
+}
+
 /* GPA of the guest page table at @level (1: PT .. 4: PML4) mapping @gva. */
 static uint64_t guest_table_gpa(struct unsync_vm *uvm, uint64_t gva, int level)
 {
-	uint64_t table = uvm->pgd, *pte;
-	int l;
-
-	for (l = 4; l > level; l--) {
-		pte = (uint64_t *)addr_gpa2hva(uvm->vm, table) +
-		      ((gva >> (12 + 9 * (l - 1))) & 511);
-		TEST_ASSERT((*pte & X86_PTE_PRESENT) && !(*pte & X86_PTE_LARGE),
-			    "GVA 0x%lx has no level-%d table", gva, l - 1);
-		table = *pte & X86_PTE_ADDR;
-	}
-	return table;
+	if (level == 4)
+		return uvm->pgd;
+	return PTE_GET_PA(*unsync_guest_pte(uvm, gva, level + 1));
 }
 
 /*
@@ -241,8 +260,8 @@ static void nested_npt_build(struct unsync_vm *uvm)
 	for (i = 0; i < uvm->nr_pages; i++) {
 		npt_map(vm, &uvm->npt, nested_data_l2_gpa(i),
 			UNSYNC_DATA_GPA + i * PAGE_SIZE, 1);
-		pte = addr_gpa2hva(vm, guest_table_gpa(uvm, data_gva(i), 1));
-		*pte = (*pte & ~X86_PTE_ADDR) | nested_data_l2_gpa(i);
+		pte = unsync_guest_pte(uvm, data_gva(i), 1);
+		*pte = (*pte & ~PHYSICAL_PAGE_MASK) | nested_data_l2_gpa(i);
 	}
 	nested_svm_init(vm, &nested_svm, uvm->npt.root);
 	nested_nr_pages = uvm->nr_pages;
@@ -256,14 +275,6 @@ static uint64_t data_table_gpa(struct unsync_vm *uvm, uint64_t i, int level)
 		return npt_table_gpa(uvm->vm, &uvm->npt, nested_data_l2_gpa(i),
 				     level);
 	return guest_table_gpa(uvm, data_gva(i), level);
-}
-
-uint64_t *unsync_guest_pte(struct unsync_vm *uvm, uint64_t gva, int level)
-{
-	uint64_t table = guest_table_gpa(uvm, gva, level);
-
-	return (uint64_t *)addr_gpa2hva(uvm->vm, table) +
-	       ((gva >> (12 + 9 * (level - 1))) & 511);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -362,7 +373,7 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	vcpu_sregs_get(uvm->vcpu, &sregs);
 	TEST_ASSERT(!(sregs.cr4 & X86_CR4_LA57),
 		    "5-level paging not supported");
-	uvm->pgd = sregs.cr3 & X86_PTE_ADDR;
+	uvm->pgd = PTE_GET_PA(sregs.cr3);
 
 	pt_pages = pt_slot_pages(nr_pages) + nr_extra_vcpus * EXTRA_VCPU_TABLES;
 	/* Nested mode: L1's NPT too. */
