@@ -154,6 +154,25 @@ uint64_t unsync_max_pages(void);
 void vcpu_run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage);
 
 /*
+ * Start @vcpu's guest code at CPL3, where the suite's guests run (nested
+ * mode aside: an L1 needs CPL0 for SVM).  On a PVM host (kvm_pvm, KVM
+ * without VMX or SVM) ring-0 guest code is emulated instruction by
+ * instruction and builds no shadow pages, so a CPL0 guest leaves nothing
+ * to zap.  And at CPL3 every access of the guest is a user access: the
+ * U/S bits of the guest's PTEs, which KVM copies into its shadow PTEs and
+ * checks on every fault and sync, become part of what the tests exercise.
+ *
+ * Every mapping of the vCPU's page tables becomes a user mapping (call it
+ * once the guest's mappings are made), libkvm's GDT gets DPL-3 copies of
+ * the vCPU's code and data segments in its first free slots, libkvm's TSS
+ * the top page of the vCPU's stack as the CPL0 stack for exceptions, and
+ * the guest IOPL 3 for the ucall's port I/O (or, where the host refuses
+ * it at CPL3 anyway, a #GP handler that does it at CPL0).  libkvm has one
+ * TSS per VM: one vCPU per VM can run in user mode.
+ */
+void vcpu_enter_user_mode(struct kvm_vcpu *vcpu);
+
+/*
  * Delete a memslot from KVM but keep its memory and libkvm's record of it,
  * so that memslot_restore() can give it back as it was.
  */

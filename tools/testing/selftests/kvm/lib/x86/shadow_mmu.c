@@ -15,16 +15,6 @@
 #include "svm_util.h"
 #include "ucall_common.h"
 
-/* GDT slots after libkvm's code (1), data (2) and 16-byte TSS (3-4). */
-#define USER_DS (5 << 3 | 3)
-#define USER_CS (6 << 3 | 3)
-#define RFLAGS_IOPL3 (3ULL << 12)
-#define TSS_RSP0 4
-#define OPCODE_IN_AL_DX 0xec
-
-/* The CPL0 stack for exceptions taken at CPL3: PML4 entry 127. */
-#define KERNEL_STACK_GVA (127ULL << 39)
-
 /* The PTE of each data page table that the guest writes to unsync it. */
 #define SCRIBBLE_INDEX 256
 
@@ -124,12 +114,18 @@ static void nested_l1_code(uint64_t nr_pages)
 	}
 }
 
+/* IOPL 3 in RFLAGS: port I/O allowed at CPL3. */
+#define RFLAGS_IOPL3 (3ULL << 12)
+/* RSP0 in the 64-bit TSS: the stack for exceptions taken at CPL3. */
+#define TSS_RSP0 4
+#define OPCODE_IN_AL_DX 0xec
+
 /*
- * The ucall's "in" at CPL3 is allowed by IOPL=3 on a standard KVM, but a
+ * The ucall's "in" at CPL3 is allowed by IOPL 3 on a standard KVM, but a
  * PVM host raises #GP for it: do the port access at CPL0 on the guest's
  * behalf (RDI still points at the ucall) and step over the one-byte insn.
  */
-static void guest_gp_handler(struct ex_regs *regs)
+static void user_mode_gp_handler(struct ex_regs *regs)
 {
 	__GUEST_ASSERT(*(uint8_t *)regs->rip == OPCODE_IN_AL_DX,
 		       "Unexpected #GP at RIP 0x%lx", regs->rip);
@@ -140,6 +136,7 @@ static void guest_gp_handler(struct ex_regs *regs)
 	regs->rip += 1;
 }
 
+/* Set the U bit in every present entry of the table at @table_gpa, down. */
 static void set_user_bit(struct kvm_vm *vm, uint64_t table_gpa, int level)
 {
 	uint64_t *pte = addr_gpa2hva(vm, table_gpa);
@@ -154,57 +151,84 @@ static void set_user_bit(struct kvm_vm *vm, uint64_t table_gpa, int level)
 	}
 }
 
-/* Write an 8-byte flat 64-bit code or data descriptor with DPL 3. */
-static void gdt_set_user_segment(struct kvm_vm *vm, struct kvm_segment *seg)
+/*
+ * The first free 8-byte slot of libkvm's GDT, past the descriptors it
+ * filled: slot 0 is the null descriptor, and a system descriptor (the
+ * TSS) takes two slots in 64-bit mode.
+ */
+static uint16_t gdt_free_slot(struct kvm_vm *vm)
 {
-	struct desc64 *desc =
-		addr_gva2hva(vm, vm->arch.gdt) + (seg->selector >> 3) * 8;
+	uint8_t *gdt = addr_gva2hva(vm, vm->arch.gdt);
+	struct desc64 *desc;
+	uint16_t slot;
 
-	/* struct desc64 is 16 bytes: clear only the 8 this descriptor owns. */
+	for (slot = 1; slot < PAGE_SIZE / 8 - 1;) {
+		desc = (struct desc64 *)(gdt + slot * 8);
+		if (!desc->p)
+			return slot;
+		slot += desc->s ? 1 : 2;
+	}
+	TEST_FAIL("libkvm's GDT has no free slot");
+	return 0;
+}
+
+/*
+ * Add a copy of code or data segment @seg, at DPL 3, to libkvm's GDT at
+ * its first free slot, and point @seg's selector at it with RPL 3.  The
+ * fill is ours because libkvm's (kvm_seg_fill_gdt_64bit()) is static.  A
+ * code or data descriptor is 8 bytes, a struct desc64 16 (the size of a
+ * system descriptor): write only the first 8, or the next slot goes too.
+ */
+static void gdt_add_user_segment(struct kvm_vm *vm, struct kvm_segment *seg)
+{
+	uint16_t slot = gdt_free_slot(vm);
+	struct desc64 *desc = addr_gva2hva(vm, vm->arch.gdt + slot * 8);
+
+	TEST_ASSERT(seg->s, "Segment 0x%x is not a code or data segment",
+		    seg->selector);
+	seg->dpl = 3;
+	seg->selector = slot << 3 | 3;
 	memset(desc, 0, 8);
 	desc->limit0 = seg->limit & 0xffff;
+	desc->limit1 = seg->limit >> 16;
+	desc->base0 = seg->base & 0xffff;
+	desc->base1 = seg->base >> 16;
+	desc->base2 = seg->base >> 24;
 	desc->type = seg->type;
 	desc->s = seg->s;
 	desc->dpl = seg->dpl;
 	desc->p = seg->present;
-	desc->limit1 = seg->limit >> 16;
+	desc->avl = seg->avl;
 	desc->l = seg->l;
 	desc->db = seg->db;
 	desc->g = seg->g;
 }
 
-/* Start the vCPU at CPL3, with IOPL 3 and a CPL0 stack for exceptions. */
-static void vcpu_enter_user_mode(struct unsync_vm *uvm)
+void vcpu_enter_user_mode(struct kvm_vcpu *vcpu)
 {
-	struct kvm_vcpu *vcpu = uvm->vcpu;
-	struct kvm_vm *vm = uvm->vm;
+	struct kvm_vm *vm = vcpu->vm;
+	uint64_t *rsp0 = addr_gva2hva(vm, vm->arch.tss + TSS_RSP0);
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 
-	virt_pg_map(vm, KERNEL_STACK_GVA,
-		    vm_phy_page_alloc(vm, KVM_GUEST_PAGE_TABLE_MIN_PADDR,
-				      vm->memslots[MEM_REGION_DATA]));
-	vm_install_exception_handler(vm, GP_VECTOR, guest_gp_handler);
-	*(uint64_t *)(addr_gva2hva(vm, vm->arch.tss) + TSS_RSP0) =
-		KERNEL_STACK_GVA + PAGE_SIZE;
-	set_user_bit(vm, uvm->pgd, 4);
+	TEST_ASSERT(!*rsp0, "libkvm's one TSS has a CPL0 stack already");
+	/* The top page of the vCPU's stack is for exceptions. */
+	vcpu_regs_get(vcpu, &regs);
+	*rsp0 = regs.rsp;
+	regs.rsp -= PAGE_SIZE;
+	regs.rflags |= RFLAGS_IOPL3;
+	vcpu_regs_set(vcpu, &regs);
+	vm_install_exception_handler(vm, GP_VECTOR, user_mode_gp_handler);
 
 	vcpu_sregs_get(vcpu, &sregs);
-	sregs.cs.selector = USER_CS;
-	sregs.cs.dpl = 3;
-	sregs.ds.selector = USER_DS;
-	sregs.ds.dpl = 3;
+	set_user_bit(vm, PTE_GET_PA(sregs.cr3), 4);
+	gdt_add_user_segment(vm, &sregs.cs);
+	gdt_add_user_segment(vm, &sregs.ds);
 	sregs.es = sregs.ds;
 	sregs.ss = sregs.ds;
 	sregs.fs = sregs.ds;
 	sregs.gs = sregs.ds;
-	gdt_set_user_segment(vm, &sregs.cs);
-	gdt_set_user_segment(vm, &sregs.ds);
 	vcpu_sregs_set(vcpu, &sregs);
-
-	vcpu_regs_get(vcpu, &regs);
-	regs.rflags |= RFLAGS_IOPL3;
-	vcpu_regs_set(vcpu, &regs);
 }
 
 /*
@@ -399,7 +423,7 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 
 	/* Nested mode: L1 runs at CPL0, where it can run SVM. */
 	if (unsync_mode != UNSYNC_MODE_NESTED)
-		vcpu_enter_user_mode(uvm);
+		vcpu_enter_user_mode(uvm->vcpu);
 	vcpu_args_set(uvm->vcpu, 1, nr_pages);
 
 	/* The default pool is ~2% of guest memory: keep every page built. */
