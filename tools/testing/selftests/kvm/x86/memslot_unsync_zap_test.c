@@ -59,6 +59,24 @@ static const struct slot_op slot_ops[] = {
 static bool verbose;
 
 /*
+ * The guest writes every data page, so that KVM shadows every data page
+ * table, then, each time the host runs it, writes one PTE of every data
+ * page table (KVM marks their shadow pages unsync) and reads every data
+ * page back.  With the data slot gone, its first read is an MMIO exit;
+ * with the page-table slot gone, a #PF (guest_pf_handler()).
+ */
+static void guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
+/*
  * A fault taken at CPL3: report the address and error code, then return,
  * so the guest retries the access once the host has put the slot back.
  */
@@ -205,7 +223,7 @@ static double run_round(const struct slot_op *op, bool zap_all,
 	struct unsync_vm *uvm;
 	double ms;
 
-	uvm = unsync_vm_create(nr_pages);
+	uvm = unsync_vm_create(nr_pages, guest_code);
 	put_table_at_slot_end(uvm);
 	if (op->root)
 		put_root_in_pt_slot(uvm);

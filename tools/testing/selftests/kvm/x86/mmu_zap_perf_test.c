@@ -39,6 +39,23 @@ struct perf_row {
 	uint64_t slot_off_zapped;
 };
 
+/*
+ * The guest writes every data page, so that KVM shadows every data page
+ * table, then, each time the host runs it, writes one PTE of every data
+ * page table (KVM marks their shadow pages unsync) and reads every data
+ * page back (rebuilding what the host zapped meanwhile).
+ */
+static void guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
 static double timed_build(struct unsync_vm *uvm)
 {
 	struct timespec start;
@@ -85,7 +102,7 @@ static double timed_slot_delete(struct unsync_vm *uvm, uint64_t *zapped)
 
 static void measure(struct perf_row *row, bool quirk)
 {
-	struct unsync_vm *uvm = unsync_vm_create(row->nr_pages);
+	struct unsync_vm *uvm = unsync_vm_create(row->nr_pages, guest_code);
 
 	row->build_ms = timed_build(uvm);
 	row->shrink_ms = timed_shrink(uvm, &row->shrink_zapped);

@@ -124,15 +124,33 @@ extern enum unsync_mode unsync_mode;
 void unsync_mode_parse(const char *arg);
 
 /*
- * The guest writes every data page once, then loops: GUEST_SYNC(SHADOWED),
- * write every data page table (UNSYNC), check every data page (SHADOWED).
- * unsync_vm_write_page_tables(uvm, false) leaves the tables alone, so the
- * build makes sync shadow pages only.
+ * Guest side: what a test's guest code calls.  The guest code runs at CPL3
+ * (shadow mode) or as the L1 (nested mode), takes nr_pages as its argument
+ * and signals its phases with GUEST_SYNC(); unsync_vm_build() runs it to
+ * UNSYNC_STAGE_SHADOWED, then to UNSYNC_STAGE_UNSYNC.  For example:
+ *
+ *	unsync_guest_write_data(nr_pages);
+ *	for (;;) {
+ *		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+ *		unsync_guest_write_tables(nr_pages);
+ *		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+ *		unsync_guest_check_data(nr_pages);
+ *	}
+ *
+ * In nested mode the data is L2's: the data helpers run L2, on L1's page
+ * tables, for one pass over it, and return once L2 has exited to L1.
  */
 enum {
 	UNSYNC_STAGE_SHADOWED = 1, /* every data page written or checked */
 	UNSYNC_STAGE_UNSYNC, /* every data page table written */
 };
+
+/* Write UNSYNC_PATTERN(i) to data page i, for every data page. */
+void unsync_guest_write_data(uint64_t nr_pages);
+/* Write a not-present PTE of every data page table, through the alias. */
+void unsync_guest_write_tables(uint64_t nr_pages);
+/* Assert that data page i holds UNSYNC_PATTERN(i), for every data page. */
+void unsync_guest_check_data(uint64_t nr_pages);
 
 /*
  * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM has
@@ -140,11 +158,13 @@ enum {
  * guest page tables, nested mode one that offers its guests SVM with NPT.
  */
 void shadow_mmu_require(void);
-/* Room for nr_extra_vcpus more vCPUs, with 8 page-table pages each. */
-struct unsync_vm *__unsync_vm_create(uint64_t nr_pages,
-				     uint32_t nr_extra_vcpus);
-struct unsync_vm *unsync_vm_create(uint64_t nr_pages);
-void unsync_vm_write_page_tables(struct unsync_vm *uvm, bool write);
+/*
+ * A VM whose vCPU 0 runs @guest_code(nr_pages), with room for
+ * @nr_extra_vcpus more vCPUs, with 8 page-table pages each.
+ */
+struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus,
+				     void *guest_code);
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code);
 /* Host address of the level-@level entry (1: PTE .. 4: PML4E) of @gva. */
 uint64_t *unsync_guest_pte(struct unsync_vm *uvm, uint64_t gva, int level);
 void unsync_vm_build(struct unsync_vm *uvm);

@@ -30,7 +30,7 @@ static inline uint64_t nested_data_l2_gpa(uint64_t i)
 	return NESTED_DATA_L2_GPA + i * UNSYNC_STRIDE;
 }
 
-static void unsync_guest_write_data(uint64_t nr_pages)
+static void write_data(uint64_t nr_pages)
 {
 	uint64_t i;
 
@@ -38,7 +38,7 @@ static void unsync_guest_write_data(uint64_t nr_pages)
 		WRITE_ONCE(*(uint64_t *)data_gva(i), UNSYNC_PATTERN(i));
 }
 
-static void unsync_guest_check_data(uint64_t nr_pages)
+static void check_data(uint64_t nr_pages)
 {
 	uint64_t i, val;
 
@@ -51,13 +51,60 @@ static void unsync_guest_check_data(uint64_t nr_pages)
 }
 
 /*
- * Write a not-present PTE of every data page table through the alias
- * mapping.  KVM write-protects the guest page tables it shadows; a write to
- * a level-1 table makes KVM mark its shadow page unsync instead of
- * emulating the write.  The guest does not reload CR3 afterwards, so the
- * pages stay unsync.
+ * Nested mode: the data is L2's, so the test's guest code (L1) has L2 make
+ * each pass over it.  L2 runs on L1's page tables and sees what L1 asks
+ * in these globals; it exits to L1 with VMMCALL after each pass.
  */
-static void unsync_guest_write_page_tables(uint64_t nr_pages)
+static struct nested_svm nested_svm;
+static void (*l2_pass)(uint64_t nr_pages);
+static uint64_t l2_nr_pages;
+
+static void nested_l2_code(void)
+{
+	for (;;) {
+		READ_ONCE(l2_pass)(READ_ONCE(l2_nr_pages));
+		vmmcall();
+	}
+}
+
+/* Run L2 for one pass over the data; the first call sets up SVM. */
+static void nested_l2_run(void (*pass)(uint64_t nr_pages), uint64_t nr_pages)
+{
+	static bool svm_ready;
+
+	if (!svm_ready) {
+		nested_svm_setup(&nested_svm, nested_l2_code);
+		svm_ready = true;
+	}
+	WRITE_ONCE(l2_pass, pass);
+	WRITE_ONCE(l2_nr_pages, nr_pages);
+	nested_svm_run_to_vmmcall(&nested_svm);
+}
+
+void unsync_guest_write_data(uint64_t nr_pages)
+{
+	if (unsync_mode == UNSYNC_MODE_NESTED)
+		nested_l2_run(write_data, nr_pages);
+	else
+		write_data(nr_pages);
+}
+
+void unsync_guest_check_data(uint64_t nr_pages)
+{
+	if (unsync_mode == UNSYNC_MODE_NESTED)
+		nested_l2_run(check_data, nr_pages);
+	else
+		check_data(nr_pages);
+}
+
+/*
+ * KVM write-protects the guest page tables it shadows; a write to a
+ * level-1 table makes KVM mark its shadow page unsync instead of emulating
+ * the write.  The guest does not reload CR3 afterwards, so the pages stay
+ * unsync.  In nested mode the alias maps L1's level-1 NPT tables, and L1
+ * writes them while L2 is out: every nested VMRUN syncs them.
+ */
+void unsync_guest_write_tables(uint64_t nr_pages)
 {
 	uint64_t i;
 
@@ -65,53 +112,6 @@ static void unsync_guest_write_page_tables(uint64_t nr_pages)
 		WRITE_ONCE(*(uint64_t *)(UNSYNC_ALIAS_GVA + i * PAGE_SIZE +
 					 SCRIBBLE_INDEX * 8),
 			   0);
-}
-
-static bool guest_write_page_tables = true;
-
-static void unsync_guest_code(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		if (READ_ONCE(guest_write_page_tables))
-			unsync_guest_write_page_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
-/* Nested mode: what L1 needs to run L2, and L2's share of the work. */
-static struct nested_svm nested_svm;
-static uint64_t nested_nr_pages;
-
-static void nested_l2_code(void)
-{
-	uint64_t nr_pages = READ_ONCE(nested_nr_pages);
-
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		vmmcall();
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
-/*
- * The stages of unsync_guest_code(), with the data accessed by L2 through
- * L1's NPT, and L1's level-1 NPT tables written through the alias.  Every
- * nested VMRUN makes KVM sync the shadow pages of L1's NPT, so L1 writes
- * them after L2 has exited and before it runs L2 again.
- */
-static void nested_l1_code(uint64_t nr_pages)
-{
-	nested_svm_setup(&nested_svm, nested_l2_code);
-	for (;;) {
-		nested_svm_run_to_vmmcall(&nested_svm);
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		if (READ_ONCE(guest_write_page_tables))
-			unsync_guest_write_page_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-	}
 }
 
 /* IOPL 3 in RFLAGS: port I/O allowed at CPL3. */
@@ -288,8 +288,6 @@ static void nested_npt_build(struct unsync_vm *uvm)
 		*pte = (*pte & ~PHYSICAL_PAGE_MASK) | nested_data_l2_gpa(i);
 	}
 	nested_svm_init(vm, &nested_svm, uvm->npt.root);
-	nested_nr_pages = uvm->nr_pages;
-	sync_global_to_guest(vm, nested_nr_pages);
 }
 
 /* The table at @level that KVM shadows for data page @i. */
@@ -374,7 +372,8 @@ uint64_t unsync_max_pages(void)
 /* Room in the page-table slot for each extra vCPU's own tables. */
 #define EXTRA_VCPU_TABLES 8
 
-struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
+struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus,
+				     void *guest_code)
 {
 	struct unsync_vm *uvm = calloc(1, sizeof(*uvm));
 	struct kvm_sregs sregs;
@@ -389,11 +388,9 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	uvm->nr_pages = nr_pages;
 	/* Slot 0 holds every vCPU's stack. */
 	vm = __vm_create(VM_SHAPE_DEFAULT, 1 + nr_extra_vcpus, 0);
-	uvm->vcpu = vm_vcpu_add(vm, 0,
-				unsync_mode == UNSYNC_MODE_NESTED ?
-					nested_l1_code :
-					unsync_guest_code);
+	uvm->vcpu = vm_vcpu_add(vm, 0, guest_code);
 	uvm->vm = vm;
+	sync_global_to_guest(vm, unsync_mode);
 	vcpu_sregs_get(uvm->vcpu, &sregs);
 	TEST_ASSERT(!(sregs.cr4 & X86_CR4_LA57),
 		    "5-level paging not supported");
@@ -431,15 +428,9 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	return uvm;
 }
 
-struct unsync_vm *unsync_vm_create(uint64_t nr_pages)
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code)
 {
-	return __unsync_vm_create(nr_pages, 0);
-}
-
-void unsync_vm_write_page_tables(struct unsync_vm *uvm, bool write)
-{
-	guest_write_page_tables = write;
-	sync_global_to_guest(uvm->vm, guest_write_page_tables);
+	return __unsync_vm_create(nr_pages, 0, guest_code);
 }
 
 void unsync_vm_free(struct unsync_vm *uvm)
@@ -518,6 +509,15 @@ static int shadow_paging_enabled(void)
 	return -1;
 }
 
+/* The probe's guest: one unsync page, made as the tests' guests make them. */
+static void probe_guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+	unsync_guest_write_tables(nr_pages);
+	GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+}
+
 /*
  * Where the host does not name its paging mode, build one unsync page: only
  * a KVM that shadows guest page tables can have one.
@@ -529,7 +529,7 @@ static bool probe_shadow_paging(void)
 	uint64_t unsync;
 
 	unsync_mode = UNSYNC_MODE_SHADOW;
-	uvm = unsync_vm_create(1);
+	uvm = unsync_vm_create(1, probe_guest_code);
 	unsync_vm_build(uvm);
 	unsync = zap_vm_stat(uvm->vm, mmu_unsync);
 	unsync_vm_free(uvm);

@@ -42,13 +42,13 @@ struct unsync_families *unsync_families_create(const uint32_t *unsync,
 		fam->nr_unsync += unsync[f];
 	}
 
-	fam->uvm = unsync_vm_create((uint64_t)nr * FAMILY_MAX_CHILDREN);
+	fam->uvm = unsync_vm_create((uint64_t)nr * FAMILY_MAX_CHILDREN,
+				    guest_code);
 	for (f = 0; f < nr; f++) {
 		gva = (uint64_t)family_data(f, 0);
 		fam->parent_gfn[f] =
 			PTE_GET_PFN(*unsync_guest_pte(fam->uvm, gva, 3));
 	}
-	vcpu_arch_set_entry_point(fam->uvm->vcpu, guest_code);
 	family_layout = *l;
 	sync_global_to_guest(fam->uvm->vm, family_layout);
 	return fam;
