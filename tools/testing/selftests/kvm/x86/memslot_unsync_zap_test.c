@@ -58,6 +58,24 @@ static int nr_rounds = DEFAULT_NR_ROUNDS;
 static bool verbose;
 
 /*
+ * The guest writes every data page, so that KVM shadows every data page
+ * table, then, each time the host runs it, writes one PTE of every data
+ * page table (KVM marks their shadow pages unsync) and reads every data
+ * page back.  With the data slot gone, its first read is an MMIO exit;
+ * with the page-table slot gone, a #PF (guest_pf_handler()).
+ */
+static void guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
+/*
  * A fault taken at CPL3: report the address and error code, then return,
  * so the guest retries the access once the host has put the slot back.
  */
@@ -92,13 +110,13 @@ static void put_table_at_slot_end(struct unsync_vm *uvm)
 	uint64_t alias = UNSYNC_ALIAS_GVA + (uvm->nr_pages - 1) * PAGE_SIZE;
 	uint64_t *pde = unsync_guest_pte(uvm, alias, 2), old;
 
-	TEST_ASSERT_EQ(*unsync_guest_pte(uvm, data_gva(0), 4) & X86_PTE_ADDR,
+	TEST_ASSERT_EQ(PTE_GET_PA(*unsync_guest_pte(uvm, data_gva(0), 4)),
 		       first);
-	old = *pde & X86_PTE_ADDR;
+	old = PTE_GET_PA(*pde);
 	TEST_ASSERT_EQ(vm_phy_page_alloc(uvm->vm, last, UNSYNC_PT_SLOT), last);
 	memcpy(addr_gpa2hva(uvm->vm, last), addr_gpa2hva(uvm->vm, old),
 	       PAGE_SIZE);
-	*pde = (*pde & ~X86_PTE_ADDR) | last;
+	*pde = (*pde & ~PHYSICAL_PAGE_MASK) | last;
 }
 
 /* Take the slot away from the guest's view: delete it or move it away. */
@@ -154,7 +172,7 @@ static void put_root_in_pt_slot(struct unsync_vm *uvm)
 	memcpy(addr_gpa2hva(uvm->vm, pml4), addr_gpa2hva(uvm->vm, uvm->pgd),
 	       PAGE_SIZE);
 	vcpu_sregs_get(uvm->vcpu, &sregs);
-	sregs.cr3 = (sregs.cr3 & ~X86_PTE_ADDR) | pml4;
+	sregs.cr3 = (sregs.cr3 & ~PHYSICAL_PAGE_MASK) | pml4;
 	vcpu_sregs_set(uvm->vcpu, &sregs);
 }
 
@@ -200,7 +218,7 @@ static double run_round(const struct slot_op *op, bool zap_all, int round)
 	struct unsync_vm *uvm;
 	struct zap_phase p;
 
-	uvm = unsync_vm_create(nr_pages);
+	uvm = unsync_vm_create(nr_pages, guest_code);
 	put_table_at_slot_end(uvm);
 	if (op->root)
 		put_root_in_pt_slot(uvm);

@@ -49,6 +49,23 @@ static uint64_t nr_pages = DEFAULT_NR_PAGES;
 static int nr_cycles = DEFAULT_NR_CYCLES;
 static bool verbose;
 
+/*
+ * The guest writes every data page, so that KVM shadows every data page
+ * table, then, each time the host runs it, writes one PTE of every data
+ * page table (KVM marks their shadow pages unsync) and reads every data
+ * page back, which under a shrunken pool makes KVM recycle as it goes.
+ */
+static void guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
 /* Let the guest write its page tables again, under whatever pool is set. */
 static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 {
@@ -271,19 +288,15 @@ static void flood_pass(struct unsync_vm *uvm, uint64_t nr_writes,
  */
 static struct unsync_vm *flood_vm_create(uint64_t nr_pages)
 {
-	struct unsync_vm *uvm = unsync_vm_create(nr_pages);
+	struct unsync_vm *uvm = unsync_vm_create(nr_pages, flood_guest_code);
 	uint64_t pde_gpa, level;
-	struct kvm_regs regs;
 
-	pde_gpa = *unsync_guest_pte(uvm, UNSYNC_DATA_GVA, 3) & X86_PTE_ADDR;
+	pde_gpa = PTE_GET_PA(*unsync_guest_pte(uvm, UNSYNC_DATA_GVA, 3));
 	virt_pg_map(uvm->vm, FLOOD_GVA, pde_gpa);
 	for (level = 4; level >= 1; level--)
-		*unsync_guest_pte(uvm, FLOOD_GVA, level) |= X86_PTE_USER;
+		*unsync_guest_pte(uvm, FLOOD_GVA, level) |=
+			guest_pte_user_mask(uvm->vm);
 
-	/* Not yet run: start the flood guest where the library's would. */
-	vcpu_regs_get(uvm->vcpu, &regs);
-	regs.rip = (uint64_t)flood_guest_code;
-	vcpu_regs_set(uvm->vcpu, &regs);
 	vcpu_args_set(uvm->vcpu, 2, nr_pages, (UNSYNC_DATA_GVA >> 21) & 511);
 	vcpu_run_to_sync(uvm->vcpu, STAGE_FLOOD_SHADOWED);
 	return uvm;
@@ -392,7 +405,7 @@ static void check_freed_memory(void)
 		       m.slack >> 10);
 
 	start = zap_memcg_usage(&m);
-	uvm = unsync_vm_create(nr_pages);
+	uvm = unsync_vm_create(nr_pages, guest_code);
 	unsync_vm_build(uvm);
 	zap_phase_begin(uvm->vm, &shrink, "memory: shrink");
 	built = zap_memcg_usage(&m);
@@ -492,7 +505,7 @@ int main(int argc, char *argv[])
 	/* The cycles, the flood checks and the freed memory. */
 	ksft_set_plan(nr_cycles * CYCLE_RESULTS + FLOOD_RESULTS + 1);
 
-	uvm = unsync_vm_create(nr_pages);
+	uvm = unsync_vm_create(nr_pages, guest_code);
 	ksft_print_msg("%lu data pages; guest tables L1 %lu, L2 %lu, L3 %lu\n",
 		       nr_pages, uvm->nr_guest_tables[1],
 		       uvm->nr_guest_tables[2], uvm->nr_guest_tables[3]);

@@ -37,6 +37,23 @@ struct perf_row {
 
 static const char *sizes_arg = DEFAULT_SIZES;
 
+/*
+ * The guest writes every data page, so that KVM shadows every data page
+ * table, then, each time the host runs it, writes one PTE of every data
+ * page table (KVM marks their shadow pages unsync) and reads every data
+ * page back (rebuilding what the host zapped meanwhile).
+ */
+static void guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
 static double timed_build(struct unsync_vm *uvm)
 {
 	struct zap_phase p;
@@ -59,7 +76,7 @@ static void timed_slot_delete(struct unsync_vm *uvm, struct zap_phase *p)
 
 static void measure(struct perf_row *row, bool quirk)
 {
-	struct unsync_vm *uvm = unsync_vm_create(row->nr_pages);
+	struct unsync_vm *uvm = unsync_vm_create(row->nr_pages, guest_code);
 
 	row->build_ms = timed_build(uvm);
 	zap_phase_begin(uvm->vm, &row->shrink, "shrink");

@@ -82,6 +82,33 @@ static int nr_root_vcpus;
 static bool skew_only;
 static bool verbose;
 
+/*
+ * The guest writes every data page, so that KVM shadows every data page
+ * table, then, each time the host runs it, writes one PTE of every data
+ * page table (KVM marks their shadow pages unsync) and reads every data
+ * page back (rebuilding what the host zapped meanwhile).
+ */
+static void guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
+/* The same, but writing no table: every shadow page stays sync. */
+static void sync_guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_check_data(nr_pages);
+	}
+}
+
 /* Shrink the pool to the minimum, capturing the zaps. */
 static void shrink_traced(struct unsync_vm *uvm, struct zap_trace *t,
 			  struct zap_phase *p, struct zap_counts *c)
@@ -159,7 +186,7 @@ static void test_sync_pages(struct zap_trace *t)
 	struct zap_counts c;
 
 	/* Shadow every guest page table, but write none of them. */
-	uvm = unsync_vm_create(nr_pages);
+	uvm = unsync_vm_create(nr_pages, sync_guest_code);
 	vcpu_run_to_sync(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
 	shrink_traced(uvm, t, &p, &c);
 	unsync_vm_free(uvm);
@@ -206,7 +233,7 @@ static void test_unsync_pages(struct zap_trace *t)
 	struct zap_phase p;
 	struct zap_counts c;
 
-	uvm = unsync_vm_create(nr_pages);
+	uvm = unsync_vm_create(nr_pages, guest_code);
 	unsync_vm_build(uvm);
 	shrink_traced(uvm, t, &p, &c);
 	unsync_vm_free(uvm);
@@ -307,9 +334,8 @@ static void skew_vm_create(struct skew_vm *s, uint64_t nr_sync_pages,
 
 	/* The pool holds every root and the whole build. */
 	s->pool = unsync_pool_pages(nr_sync_pages) + ROOTS_PER_VCPU * nr_vcpus;
-	s->uvm = __unsync_vm_create(nr_sync_pages, nr_vcpus);
+	s->uvm = __unsync_vm_create(nr_sync_pages, nr_vcpus, sync_guest_code);
 	set_nr_mmu_pages(s->uvm->vm, s->pool);
-	unsync_vm_write_page_tables(s->uvm, false);
 	add_root_vcpus(s->uvm, nr_vcpus, shared_roots);
 	zap_stats_read(s->uvm->vm, &stats, "after adding roots");
 	s->roots = zap_stats_in_use(&stats);
@@ -337,7 +363,7 @@ static void skew_vm_shrink(struct skew_vm *s)
 	double start, ms;
 
 	set_nr_mmu_pages(s->uvm->vm, s->pool);
-	unsync_vm_build(s->uvm);
+	vcpu_run_to_sync(s->uvm->vcpu, UNSYNC_STAGE_SHADOWED);
 	zap_stats_read(s->uvm->vm, &built, "after sync build");
 	TEST_ASSERT_EQ(built.mmu_unsync, 0);
 

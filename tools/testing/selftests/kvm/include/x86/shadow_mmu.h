@@ -25,6 +25,7 @@
 
 #include "kvm_util.h"
 #include "nested_npt.h"
+#include "processor.h"
 #include "zap_stats.h"
 
 #define UNSYNC_PT_SLOT 10
@@ -43,14 +44,53 @@
 #define KVM_MIN_ALLOC_MMU_PAGES 64
 
 /*
- * Architectural x86 paging bits: the library walks the guest's 4-level
- * tables itself, from CR3, rather than through libkvm's page-table API
- * (which changed shape in 7.1).
+ * libkvm's page-table API for the guest's own tables changed shape in 7.1:
+ * the PTE masks became the masks of an MMU (PTE_PRESENT_MASK(&vm->mmu),
+ * PTE_LARGE_MASK is now PTE_HUGE_MASK), and the lookup of a leaf PTE,
+ * vm_get_page_table_entry(), became vm_get_pte() (is_present_pte() came
+ * with them).  PTE_GET_PA() and PG_LEVEL_SHIFT() kept theirs.
  */
-#define X86_PTE_PRESENT BIT_ULL(0)
-#define X86_PTE_USER BIT_ULL(2)
-#define X86_PTE_LARGE BIT_ULL(7)
-#define X86_PTE_ADDR GENMASK_ULL(51, 12)
+#ifdef is_present_pte
+static inline uint64_t guest_pte_present_mask(struct kvm_vm *vm)
+{
+	return PTE_PRESENT_MASK(&vm->mmu);
+}
+
+static inline uint64_t guest_pte_user_mask(struct kvm_vm *vm)
+{
+	return PTE_USER_MASK(&vm->mmu);
+}
+
+static inline uint64_t guest_pte_huge_mask(struct kvm_vm *vm)
+{
+	return PTE_HUGE_MASK(&vm->mmu);
+}
+
+static inline uint64_t *guest_leaf_pte(struct kvm_vm *vm, uint64_t gva)
+{
+	return (uint64_t *)vm_get_pte(vm, gva);
+}
+#else
+static inline uint64_t guest_pte_present_mask(struct kvm_vm *vm)
+{
+	return PTE_PRESENT_MASK;
+}
+
+static inline uint64_t guest_pte_user_mask(struct kvm_vm *vm)
+{
+	return PTE_USER_MASK;
+}
+
+static inline uint64_t guest_pte_huge_mask(struct kvm_vm *vm)
+{
+	return PTE_LARGE_MASK;
+}
+
+static inline uint64_t *guest_leaf_pte(struct kvm_vm *vm, uint64_t gva)
+{
+	return vm_get_page_table_entry(vm, gva);
+}
+#endif
 
 #define UNSYNC_PATTERN(i) (0x5a5a000000000000ULL | (i))
 
@@ -82,15 +122,33 @@ enum unsync_mode {
 extern enum unsync_mode unsync_mode;
 
 /*
- * The guest writes every data page once, then loops: GUEST_SYNC(SHADOWED),
- * write every data page table (UNSYNC), check every data page (SHADOWED).
- * unsync_vm_write_page_tables(uvm, false) leaves the tables alone, so the
- * build makes sync shadow pages only.
+ * Guest side: what a test's guest code calls.  The guest code runs at CPL3
+ * (shadow mode) or as the L1 (nested mode), takes nr_pages as its argument
+ * and signals its phases with GUEST_SYNC(); unsync_vm_build() runs it to
+ * UNSYNC_STAGE_SHADOWED, then to UNSYNC_STAGE_UNSYNC.  For example:
+ *
+ *	unsync_guest_write_data(nr_pages);
+ *	for (;;) {
+ *		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+ *		unsync_guest_write_tables(nr_pages);
+ *		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+ *		unsync_guest_check_data(nr_pages);
+ *	}
+ *
+ * In nested mode the data is L2's: the data helpers run L2, on L1's page
+ * tables, for one pass over it, and return once L2 has exited to L1.
  */
 enum {
 	UNSYNC_STAGE_SHADOWED = 1, /* every data page written or checked */
 	UNSYNC_STAGE_UNSYNC, /* every data page table written */
 };
+
+/* Write UNSYNC_PATTERN(i) to data page i, for every data page. */
+void unsync_guest_write_data(uint64_t nr_pages);
+/* Write a not-present PTE of every data page table, through the alias. */
+void unsync_guest_write_tables(uint64_t nr_pages);
+/* Assert that data page i holds UNSYNC_PATTERN(i), for every data page. */
+void unsync_guest_check_data(uint64_t nr_pages);
 
 /*
  * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM has
@@ -98,11 +156,13 @@ enum {
  * guest page tables, nested mode one that offers its guests SVM with NPT.
  */
 void shadow_mmu_require(void);
-/* Room for nr_extra_vcpus more vCPUs, with 8 page-table pages each. */
-struct unsync_vm *__unsync_vm_create(uint64_t nr_pages,
-				     uint32_t nr_extra_vcpus);
-struct unsync_vm *unsync_vm_create(uint64_t nr_pages);
-void unsync_vm_write_page_tables(struct unsync_vm *uvm, bool write);
+/*
+ * A VM whose vCPU 0 runs @guest_code(nr_pages), with room for
+ * @nr_extra_vcpus more vCPUs, with 8 page-table pages each.
+ */
+struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus,
+				     void *guest_code);
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code);
 /* Host address of the level-@level entry (1: PTE .. 4: PML4E) of @gva. */
 uint64_t *unsync_guest_pte(struct unsync_vm *uvm, uint64_t gva, int level);
 void unsync_vm_build(struct unsync_vm *uvm);
@@ -110,6 +170,25 @@ void unsync_vm_free(struct unsync_vm *uvm);
 uint64_t unsync_pool_pages(uint64_t nr_pages);
 uint64_t unsync_max_pages(void);
 void vcpu_run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage);
+
+/*
+ * Start @vcpu's guest code at CPL3, where the suite's guests run (nested
+ * mode aside: an L1 needs CPL0 for SVM).  On a PVM host (kvm_pvm, KVM
+ * without VMX or SVM) ring-0 guest code is emulated instruction by
+ * instruction and builds no shadow pages, so a CPL0 guest leaves nothing
+ * to zap.  And at CPL3 every access of the guest is a user access: the
+ * U/S bits of the guest's PTEs, which KVM copies into its shadow PTEs and
+ * checks on every fault and sync, become part of what the tests exercise.
+ *
+ * Every mapping of the vCPU's page tables becomes a user mapping (call it
+ * once the guest's mappings are made), libkvm's GDT gets DPL-3 copies of
+ * the vCPU's code and data segments in its first free slots, libkvm's TSS
+ * the top page of the vCPU's stack as the CPL0 stack for exceptions, and
+ * the guest IOPL 3 for the ucall's port I/O (or, where the host refuses
+ * it at CPL3 anyway, a #GP handler that does it at CPL0).  libkvm has one
+ * TSS per VM: one vCPU per VM can run in user mode.
+ */
+void vcpu_enter_user_mode(struct kvm_vcpu *vcpu);
 
 /*
  * Delete a memslot from KVM but keep its memory and libkvm's record of it,

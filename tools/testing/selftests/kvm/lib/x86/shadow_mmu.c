@@ -15,16 +15,6 @@
 #include "svm_util.h"
 #include "ucall_common.h"
 
-/* GDT slots after libkvm's code (1), data (2) and 16-byte TSS (3-4). */
-#define USER_DS (5 << 3 | 3)
-#define USER_CS (6 << 3 | 3)
-#define RFLAGS_IOPL3 (3ULL << 12)
-#define TSS_RSP0 4
-#define OPCODE_IN_AL_DX 0xec
-
-/* The CPL0 stack for exceptions taken at CPL3: PML4 entry 127. */
-#define KERNEL_STACK_GVA (127ULL << 39)
-
 /* The PTE of each data page table that the guest writes to unsync it. */
 #define SCRIBBLE_INDEX 256
 
@@ -40,7 +30,7 @@ static inline uint64_t nested_data_l2_gpa(uint64_t i)
 	return NESTED_DATA_L2_GPA + i * UNSYNC_STRIDE;
 }
 
-static void unsync_guest_write_data(uint64_t nr_pages)
+static void write_data(uint64_t nr_pages)
 {
 	uint64_t i;
 
@@ -48,7 +38,7 @@ static void unsync_guest_write_data(uint64_t nr_pages)
 		WRITE_ONCE(*(uint64_t *)data_gva(i), UNSYNC_PATTERN(i));
 }
 
-static void unsync_guest_check_data(uint64_t nr_pages)
+static void check_data(uint64_t nr_pages)
 {
 	uint64_t i, val;
 
@@ -61,13 +51,60 @@ static void unsync_guest_check_data(uint64_t nr_pages)
 }
 
 /*
- * Write a not-present PTE of every data page table through the alias
- * mapping.  KVM write-protects the guest page tables it shadows; a write to
- * a level-1 table makes KVM mark its shadow page unsync instead of
- * emulating the write.  The guest does not reload CR3 afterwards, so the
- * pages stay unsync.
+ * Nested mode: the data is L2's, so the test's guest code (L1) has L2 make
+ * each pass over it.  L2 runs on L1's page tables and sees what L1 asks
+ * in these globals; it exits to L1 with VMMCALL after each pass.
  */
-static void unsync_guest_write_page_tables(uint64_t nr_pages)
+static struct nested_svm nested_svm;
+static void (*l2_pass)(uint64_t nr_pages);
+static uint64_t l2_nr_pages;
+
+static void nested_l2_code(void)
+{
+	for (;;) {
+		READ_ONCE(l2_pass)(READ_ONCE(l2_nr_pages));
+		vmmcall();
+	}
+}
+
+/* Run L2 for one pass over the data; the first call sets up SVM. */
+static void nested_l2_run(void (*pass)(uint64_t nr_pages), uint64_t nr_pages)
+{
+	static bool svm_ready;
+
+	if (!svm_ready) {
+		nested_svm_setup(&nested_svm, nested_l2_code);
+		svm_ready = true;
+	}
+	WRITE_ONCE(l2_pass, pass);
+	WRITE_ONCE(l2_nr_pages, nr_pages);
+	nested_svm_run_to_vmmcall(&nested_svm);
+}
+
+void unsync_guest_write_data(uint64_t nr_pages)
+{
+	if (unsync_mode == UNSYNC_MODE_NESTED)
+		nested_l2_run(write_data, nr_pages);
+	else
+		write_data(nr_pages);
+}
+
+void unsync_guest_check_data(uint64_t nr_pages)
+{
+	if (unsync_mode == UNSYNC_MODE_NESTED)
+		nested_l2_run(check_data, nr_pages);
+	else
+		check_data(nr_pages);
+}
+
+/*
+ * KVM write-protects the guest page tables it shadows; a write to a
+ * level-1 table makes KVM mark its shadow page unsync instead of emulating
+ * the write.  The guest does not reload CR3 afterwards, so the pages stay
+ * unsync.  In nested mode the alias maps L1's level-1 NPT tables, and L1
+ * writes them while L2 is out: every nested VMRUN syncs them.
+ */
+void unsync_guest_write_tables(uint64_t nr_pages)
 {
 	uint64_t i;
 
@@ -77,59 +114,18 @@ static void unsync_guest_write_page_tables(uint64_t nr_pages)
 			   0);
 }
 
-static bool guest_write_page_tables = true;
-
-static void unsync_guest_code(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		if (READ_ONCE(guest_write_page_tables))
-			unsync_guest_write_page_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
-/* Nested mode: what L1 needs to run L2, and L2's share of the work. */
-static struct nested_svm nested_svm;
-static uint64_t nested_nr_pages;
-
-static void nested_l2_code(void)
-{
-	uint64_t nr_pages = READ_ONCE(nested_nr_pages);
-
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		vmmcall();
-		unsync_guest_check_data(nr_pages);
-	}
-}
+/* IOPL 3 in RFLAGS: port I/O allowed at CPL3. */
+#define RFLAGS_IOPL3 (3ULL << 12)
+/* RSP0 in the 64-bit TSS: the stack for exceptions taken at CPL3. */
+#define TSS_RSP0 4
+#define OPCODE_IN_AL_DX 0xec
 
 /*
- * The stages of unsync_guest_code(), with the data accessed by L2 through
- * L1's NPT, and L1's level-1 NPT tables written through the alias.  Every
- * nested VMRUN makes KVM sync the shadow pages of L1's NPT, so L1 writes
- * them after L2 has exited and before it runs L2 again.
- */
-static void nested_l1_code(uint64_t nr_pages)
-{
-	nested_svm_setup(&nested_svm, nested_l2_code);
-	for (;;) {
-		nested_svm_run_to_vmmcall(&nested_svm);
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		if (READ_ONCE(guest_write_page_tables))
-			unsync_guest_write_page_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-	}
-}
-
-/*
- * The ucall's "in" at CPL3 is allowed by IOPL=3 on a standard KVM, but a
+ * The ucall's "in" at CPL3 is allowed by IOPL 3 on a standard KVM, but a
  * PVM host raises #GP for it: do the port access at CPL0 on the guest's
  * behalf (RDI still points at the ucall) and step over the one-byte insn.
  */
-static void guest_gp_handler(struct ex_regs *regs)
+static void user_mode_gp_handler(struct ex_regs *regs)
 {
 	__GUEST_ASSERT(*(uint8_t *)regs->rip == OPCODE_IN_AL_DX,
 		       "Unexpected #GP at RIP 0x%lx", regs->rip);
@@ -140,87 +136,134 @@ static void guest_gp_handler(struct ex_regs *regs)
 	regs->rip += 1;
 }
 
+/* Set the U bit in every present entry of the table at @table_gpa, down. */
 static void set_user_bit(struct kvm_vm *vm, uint64_t table_gpa, int level)
 {
 	uint64_t *pte = addr_gpa2hva(vm, table_gpa);
 	int i;
 
 	for (i = 0; i < 512; i++) {
-		if (!(pte[i] & X86_PTE_PRESENT))
+		if (!(pte[i] & guest_pte_present_mask(vm)))
 			continue;
-		pte[i] |= X86_PTE_USER;
-		if (level > 1 && !(pte[i] & X86_PTE_LARGE))
-			set_user_bit(vm, pte[i] & X86_PTE_ADDR, level - 1);
+		pte[i] |= guest_pte_user_mask(vm);
+		if (level > 1 && !(pte[i] & guest_pte_huge_mask(vm)))
+			set_user_bit(vm, PTE_GET_PA(pte[i]), level - 1);
 	}
 }
 
-/* Write an 8-byte flat 64-bit code or data descriptor with DPL 3. */
-static void gdt_set_user_segment(struct kvm_vm *vm, struct kvm_segment *seg)
+/*
+ * The first free 8-byte slot of libkvm's GDT, past the descriptors it
+ * filled: slot 0 is the null descriptor, and a system descriptor (the
+ * TSS) takes two slots in 64-bit mode.
+ */
+static uint16_t gdt_free_slot(struct kvm_vm *vm)
 {
-	struct desc64 *desc =
-		addr_gva2hva(vm, vm->arch.gdt) + (seg->selector >> 3) * 8;
+	uint8_t *gdt = addr_gva2hva(vm, vm->arch.gdt);
+	struct desc64 *desc;
+	uint16_t slot;
 
-	/* struct desc64 is 16 bytes: clear only the 8 this descriptor owns. */
+	for (slot = 1; slot < PAGE_SIZE / 8 - 1;) {
+		desc = (struct desc64 *)(gdt + slot * 8);
+		if (!desc->p)
+			return slot;
+		slot += desc->s ? 1 : 2;
+	}
+	TEST_FAIL("libkvm's GDT has no free slot");
+	return 0;
+}
+
+/*
+ * Add a copy of code or data segment @seg, at DPL 3, to libkvm's GDT at
+ * its first free slot, and point @seg's selector at it with RPL 3.  The
+ * fill is ours because libkvm's (kvm_seg_fill_gdt_64bit()) is static.  A
+ * code or data descriptor is 8 bytes, a struct desc64 16 (the size of a
+ * system descriptor): write only the first 8, or the next slot goes too.
+ */
+static void gdt_add_user_segment(struct kvm_vm *vm, struct kvm_segment *seg)
+{
+	uint16_t slot = gdt_free_slot(vm);
+	struct desc64 *desc = addr_gva2hva(vm, vm->arch.gdt + slot * 8);
+
+	TEST_ASSERT(seg->s, "Segment 0x%x is not a code or data segment",
+		    seg->selector);
+	seg->dpl = 3;
+	seg->selector = slot << 3 | 3;
 	memset(desc, 0, 8);
 	desc->limit0 = seg->limit & 0xffff;
+	desc->limit1 = seg->limit >> 16;
+	desc->base0 = seg->base & 0xffff;
+	desc->base1 = seg->base >> 16;
+	desc->base2 = seg->base >> 24;
 	desc->type = seg->type;
 	desc->s = seg->s;
 	desc->dpl = seg->dpl;
 	desc->p = seg->present;
-	desc->limit1 = seg->limit >> 16;
+	desc->avl = seg->avl;
 	desc->l = seg->l;
 	desc->db = seg->db;
 	desc->g = seg->g;
 }
 
-/* Start the vCPU at CPL3, with IOPL 3 and a CPL0 stack for exceptions. */
-static void vcpu_enter_user_mode(struct unsync_vm *uvm)
+void vcpu_enter_user_mode(struct kvm_vcpu *vcpu)
 {
-	struct kvm_vcpu *vcpu = uvm->vcpu;
-	struct kvm_vm *vm = uvm->vm;
+	struct kvm_vm *vm = vcpu->vm;
+	uint64_t *rsp0 = addr_gva2hva(vm, vm->arch.tss + TSS_RSP0);
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 
-	virt_pg_map(vm, KERNEL_STACK_GVA,
-		    vm_phy_page_alloc(vm, KVM_GUEST_PAGE_TABLE_MIN_PADDR,
-				      vm->memslots[MEM_REGION_DATA]));
-	vm_install_exception_handler(vm, GP_VECTOR, guest_gp_handler);
-	*(uint64_t *)(addr_gva2hva(vm, vm->arch.tss) + TSS_RSP0) =
-		KERNEL_STACK_GVA + PAGE_SIZE;
-	set_user_bit(vm, uvm->pgd, 4);
+	TEST_ASSERT(!*rsp0, "libkvm's one TSS has a CPL0 stack already");
+	/* The top page of the vCPU's stack is for exceptions. */
+	vcpu_regs_get(vcpu, &regs);
+	*rsp0 = regs.rsp;
+	regs.rsp -= PAGE_SIZE;
+	regs.rflags |= RFLAGS_IOPL3;
+	vcpu_regs_set(vcpu, &regs);
+	vm_install_exception_handler(vm, GP_VECTOR, user_mode_gp_handler);
 
 	vcpu_sregs_get(vcpu, &sregs);
-	sregs.cs.selector = USER_CS;
-	sregs.cs.dpl = 3;
-	sregs.ds.selector = USER_DS;
-	sregs.ds.dpl = 3;
+	set_user_bit(vm, PTE_GET_PA(sregs.cr3), 4);
+	gdt_add_user_segment(vm, &sregs.cs);
+	gdt_add_user_segment(vm, &sregs.ds);
 	sregs.es = sregs.ds;
 	sregs.ss = sregs.ds;
 	sregs.fs = sregs.ds;
 	sregs.gs = sregs.ds;
-	gdt_set_user_segment(vm, &sregs.cs);
-	gdt_set_user_segment(vm, &sregs.ds);
 	vcpu_sregs_set(vcpu, &sregs);
+}
 
-	vcpu_regs_get(vcpu, &regs);
-	regs.rflags |= RFLAGS_IOPL3;
-	vcpu_regs_set(vcpu, &regs);
+/*
+ * The level-@level entry (1: PTE .. 4: PML4E) of @gva in the guest's
+ * tables.  libkvm looks up the leaf PTE in every tree; the entries above
+ * it take a walk of our own, from CR3, because the per-level lookup
+ * (__vm_get_page_table_entry()) is static in libkvm since 7.1.
+ */
+uint64_t *unsync_guest_pte(struct unsync_vm *uvm, uint64_t gva, int level)
+{
+	struct kvm_vm *vm = uvm->vm;
+	uint64_t *pte = addr_gpa2hva(vm, uvm->pgd);
+	bool table;
+	int l;
+
+	if (level == 1)
+		return guest_leaf_pte(vm, gva);
+	for (l = 4;; l--) {
+		pte += (gva >> PG_LEVEL_SHIFT(l)) & 511;
+		if (l == level)
+			return pte;
+		table = (*pte & guest_pte_present_mask(vm)) &&
+			!(*pte & guest_pte_huge_mask(vm));
+		TEST_ASSERT(table, "GVA 0x%lx has no level-%d table", gva,
+			    l - 1);
+		pte = addr_gpa2hva(vm, PTE_GET_PA(*pte));
+	}
 }
 
 /* GPA of the guest page table at @level (1: PT .. 4: PML4) mapping @gva. */
 static uint64_t guest_table_gpa(struct unsync_vm *uvm, uint64_t gva, int level)
 {
-	uint64_t table = uvm->pgd, *pte;
-	int l;
-
-	for (l = 4; l > level; l--) {
-		pte = (uint64_t *)addr_gpa2hva(uvm->vm, table) +
-		      ((gva >> (12 + 9 * (l - 1))) & 511);
-		TEST_ASSERT((*pte & X86_PTE_PRESENT) && !(*pte & X86_PTE_LARGE),
-			    "GVA 0x%lx has no level-%d table", gva, l - 1);
-		table = *pte & X86_PTE_ADDR;
-	}
-	return table;
+	if (level == 4)
+		return uvm->pgd;
+	return PTE_GET_PA(*unsync_guest_pte(uvm, gva, level + 1));
 }
 
 /*
@@ -241,12 +284,10 @@ static void nested_npt_build(struct unsync_vm *uvm)
 	for (i = 0; i < uvm->nr_pages; i++) {
 		npt_map(vm, &uvm->npt, nested_data_l2_gpa(i),
 			UNSYNC_DATA_GPA + i * PAGE_SIZE, 1);
-		pte = addr_gpa2hva(vm, guest_table_gpa(uvm, data_gva(i), 1));
-		*pte = (*pte & ~X86_PTE_ADDR) | nested_data_l2_gpa(i);
+		pte = unsync_guest_pte(uvm, data_gva(i), 1);
+		*pte = (*pte & ~PHYSICAL_PAGE_MASK) | nested_data_l2_gpa(i);
 	}
 	nested_svm_init(vm, &nested_svm, uvm->npt.root);
-	nested_nr_pages = uvm->nr_pages;
-	sync_global_to_guest(vm, nested_nr_pages);
 }
 
 /* The table at @level that KVM shadows for data page @i. */
@@ -256,14 +297,6 @@ static uint64_t data_table_gpa(struct unsync_vm *uvm, uint64_t i, int level)
 		return npt_table_gpa(uvm->vm, &uvm->npt, nested_data_l2_gpa(i),
 				     level);
 	return guest_table_gpa(uvm, data_gva(i), level);
-}
-
-uint64_t *unsync_guest_pte(struct unsync_vm *uvm, uint64_t gva, int level)
-{
-	uint64_t table = guest_table_gpa(uvm, gva, level);
-
-	return (uint64_t *)addr_gpa2hva(uvm->vm, table) +
-	       ((gva >> (12 + 9 * (level - 1))) & 511);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -339,7 +372,8 @@ uint64_t unsync_max_pages(void)
 /* Room in the page-table slot for each extra vCPU's own tables. */
 #define EXTRA_VCPU_TABLES 8
 
-struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
+struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus,
+				     void *guest_code)
 {
 	struct unsync_vm *uvm = calloc(1, sizeof(*uvm));
 	struct kvm_sregs sregs;
@@ -354,15 +388,13 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	uvm->nr_pages = nr_pages;
 	/* Slot 0 holds every vCPU's stack. */
 	vm = __vm_create(VM_SHAPE_DEFAULT, 1 + nr_extra_vcpus, 0);
-	uvm->vcpu = vm_vcpu_add(vm, 0,
-				unsync_mode == UNSYNC_MODE_NESTED ?
-					nested_l1_code :
-					unsync_guest_code);
+	uvm->vcpu = vm_vcpu_add(vm, 0, guest_code);
 	uvm->vm = vm;
+	sync_global_to_guest(vm, unsync_mode);
 	vcpu_sregs_get(uvm->vcpu, &sregs);
 	TEST_ASSERT(!(sregs.cr4 & X86_CR4_LA57),
 		    "5-level paging not supported");
-	uvm->pgd = sregs.cr3 & X86_PTE_ADDR;
+	uvm->pgd = PTE_GET_PA(sregs.cr3);
 
 	pt_pages = pt_slot_pages(nr_pages) + nr_extra_vcpus * EXTRA_VCPU_TABLES;
 	/* Nested mode: L1's NPT too. */
@@ -388,7 +420,7 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 
 	/* Nested mode: L1 runs at CPL0, where it can run SVM. */
 	if (unsync_mode != UNSYNC_MODE_NESTED)
-		vcpu_enter_user_mode(uvm);
+		vcpu_enter_user_mode(uvm->vcpu);
 	vcpu_args_set(uvm->vcpu, 1, nr_pages);
 
 	/* The default pool is ~2% of guest memory: keep every page built. */
@@ -396,15 +428,9 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus)
 	return uvm;
 }
 
-struct unsync_vm *unsync_vm_create(uint64_t nr_pages)
+struct unsync_vm *unsync_vm_create(uint64_t nr_pages, void *guest_code)
 {
-	return __unsync_vm_create(nr_pages, 0);
-}
-
-void unsync_vm_write_page_tables(struct unsync_vm *uvm, bool write)
-{
-	guest_write_page_tables = write;
-	sync_global_to_guest(uvm->vm, guest_write_page_tables);
+	return __unsync_vm_create(nr_pages, 0, guest_code);
 }
 
 void unsync_vm_free(struct unsync_vm *uvm)
@@ -483,6 +509,15 @@ static int shadow_paging_enabled(void)
 	return -1;
 }
 
+/* The probe's guest: one unsync page, made as the tests' guests make them. */
+static void probe_guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+	unsync_guest_write_tables(nr_pages);
+	GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+}
+
 /*
  * Where the host does not name its paging mode, build one unsync page: only
  * a KVM that shadows guest page tables can have one.
@@ -494,7 +529,7 @@ static bool probe_shadow_paging(void)
 	uint64_t unsync;
 
 	unsync_mode = UNSYNC_MODE_SHADOW;
-	uvm = unsync_vm_create(1);
+	uvm = unsync_vm_create(1, probe_guest_code);
 	unsync_vm_build(uvm);
 	unsync = zap_vm_stat(uvm->vm, mmu_unsync);
 	unsync_vm_free(uvm);

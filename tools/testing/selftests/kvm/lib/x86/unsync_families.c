@@ -15,26 +15,6 @@
 
 struct family_layout family_layout;
 
-/* Architectural x86 paging bits, for the walk to a family's tables. */
-#define X86_PTE_PRESENT BIT_ULL(0)
-#define X86_PTE_ADDR GENMASK_ULL(51, 12)
-
-/* GPA of the guest's level-2 table that maps @gva. */
-static uint64_t guest_pd_gpa(struct unsync_vm *uvm, uint64_t gva)
-{
-	uint64_t table = uvm->pgd, *pte;
-	int level;
-
-	for (level = 4; level > 2; level--) {
-		pte = (uint64_t *)addr_gpa2hva(uvm->vm, table) +
-		      ((gva >> (12 + 9 * (level - 1))) & 511);
-		TEST_ASSERT(*pte & X86_PTE_PRESENT,
-			    "GVA 0x%lx has no level-%d table", gva, level - 1);
-		table = *pte & X86_PTE_ADDR;
-	}
-	return table;
-}
-
 struct unsync_families *unsync_families_create(const uint32_t *unsync,
 					       uint32_t nr,
 					       uint32_t sync_children,
@@ -62,12 +42,13 @@ struct unsync_families *unsync_families_create(const uint32_t *unsync,
 		fam->nr_unsync += unsync[f];
 	}
 
-	fam->uvm = unsync_vm_create((uint64_t)nr * FAMILY_MAX_CHILDREN);
+	fam->uvm = unsync_vm_create((uint64_t)nr * FAMILY_MAX_CHILDREN,
+				    guest_code);
 	for (f = 0; f < nr; f++) {
 		gva = (uint64_t)family_data(f, 0);
-		fam->parent_gfn[f] = guest_pd_gpa(fam->uvm, gva) >> PAGE_SHIFT;
+		fam->parent_gfn[f] =
+			PTE_GET_PFN(*unsync_guest_pte(fam->uvm, gva, 3));
 	}
-	vcpu_arch_set_entry_point(fam->uvm->vcpu, guest_code);
 	family_layout = *l;
 	sync_global_to_guest(fam->uvm->vm, family_layout);
 	return fam;
@@ -98,7 +79,7 @@ static void vcpu_move_to_new_root(struct unsync_vm *uvm)
 	pgd = vm_phy_page_alloc(vm, UNSYNC_PT_GPA, UNSYNC_PT_SLOT);
 	memcpy(addr_gpa2hva(vm, pgd), addr_gpa2hva(vm, uvm->pgd), PAGE_SIZE);
 	vcpu_sregs_get(uvm->vcpu, &sregs);
-	sregs.cr3 = (sregs.cr3 & ~X86_PTE_ADDR) | pgd;
+	sregs.cr3 = (sregs.cr3 & ~PHYSICAL_PAGE_MASK) | pgd;
 	vcpu_sregs_set(uvm->vcpu, &sregs);
 	uvm->pgd = pgd;
 }
