@@ -356,6 +356,9 @@ static bool kvm_has_mmu_shrinker(void)
 	return found;
 }
 
+/* Writes to drop_caches before a VM with zappable pages must have lost some. */
+#define DROP_CACHES_TRIES 16
+
 static void drop_slab_caches(void)
 {
 	int fd = open_path_or_exit("/proc/sys/vm/drop_caches", O_WRONLY);
@@ -370,6 +373,7 @@ static void test_drop_caches(struct zap_trace *t)
 	struct unsync_families *fam;
 	bool shrinker, clean, ok;
 	struct zap_counts c;
+	int tries;
 	struct zap_phase p;
 	uint64_t zapped;
 
@@ -384,10 +388,16 @@ static void test_drop_caches(struct zap_trace *t)
 		return;
 	}
 	traced_begin(fam, t, &p, what);
-	drop_slab_caches();
+	for (tries = 1; tries <= DROP_CACHES_TRIES; tries++) {
+		drop_slab_caches();
+		if (!shrinker || zap_vm_stat(fam->uvm->vm, mmu_shadow_zapped) >
+					 p.before.mmu_shadow_zapped)
+			break;
+	}
 	traced_end(fam, t, &p, &c);
 	zapped = p.delta.mmu_shadow_zapped;
-	ksft_print_msg("%s: MMU shrinker: %s\n", what, shrinker ? "yes" : "no");
+	ksft_print_msg("%s: MMU shrinker: %s; %d writes\n", what,
+		       shrinker ? "yes" : "no", min(tries, DROP_CACHES_TRIES));
 	ksft_print_msg("%s: in use %lu -> %lu, %lu zaps, %lu traced\n", what,
 		       zap_stats_in_use(&p.before), zap_stats_in_use(&p.after),
 		       zapped, c.zaps);
@@ -403,12 +413,17 @@ static void test_drop_caches(struct zap_trace *t)
 	 */
 	check_zapped_recycled(&p);
 	/*
-	 * Dropping every slab cache asks the shrinker to free as many pages
-	 * as are in use on the host, a VM at a time: a VM holding zappable
-	 * pages gives some back.
+	 * Dropping every slab cache calls the shrinker until a round of calls
+	 * frees (almost) nothing, each call zapping from the first VM with
+	 * pages and moving it to the tail of vm_list.  Other VMs on the host
+	 * (another instance of this test) may end a write's rounds before
+	 * this VM's turn; a VM holding zappable pages gets its turn within a
+	 * few writes, and gives some back.
 	 */
 	if (shrinker)
-		TEST_ASSERT(zapped > 0, "%s: no page of this VM zapped", what);
+		TEST_ASSERT(zapped > 0,
+			    "%s: no page of this VM zapped in %d writes",
+			    what, DROP_CACHES_TRIES);
 	clean = !zaps_disturbed(&c, &p);
 	if (clean && t->exact) {
 		check_unstable(what, &c);
