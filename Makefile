@@ -12,7 +12,7 @@ OUT := out
 CACHE ?= $(HOME)/.cache/kvm-zap-selftests
 export CACHE
 
-TREE = $$(scripts/get-tree.sh $(KDIR))
+TREE = $$(scripts/kernel.sh tree $(KDIR))
 
 .PHONY: all build run vm-run bench soak mutants patches parse-test check deps clean
 
@@ -59,8 +59,8 @@ soak: build
 # The patch series (git format-patch) against the 6.12 and 7.3 trees.
 patches:
 	scripts/deps.sh build check
-	scripts/make-patches.sh "$$(KERNEL_TREE=6.12 scripts/get-tree.sh)" $(OUT)/patches/6.12
-	scripts/make-patches.sh "$$(KERNEL_TREE=7.3 scripts/get-tree.sh)" $(OUT)/patches/7.3
+	scripts/make-patches.sh "$$(KERNEL_TREE=6.12 scripts/kernel.sh tree)" $(OUT)/patches/6.12
+	scripts/make-patches.sh "$$(KERNEL_TREE=7.3 scripts/kernel.sh tree)" $(OUT)/patches/7.3
 
 # The mutation matrix: each mutants/*.patch applied to the tree's mmu.c,
 # kvm modules rebuilt, the suite run under QEMU; writes out/mutants.md.
@@ -84,10 +84,10 @@ parse-test:
 # that its KTAP summary closes the output).
 check: parse-test deps patches
 	rm -rf $(OUT)/build $(OUT)/7.3
-	scripts/build-tests.sh "$$(KERNEL_TREE=7.3 scripts/get-tree.sh)" $(OUT)/7.3 -Werror
+	scripts/build-tests.sh "$$(KERNEL_TREE=7.3 scripts/kernel.sh tree)" $(OUT)/7.3 -Werror
 	scripts/build-tests.sh "$(TREE)" $(OUT) -Werror
 	for v in 6.12 7.3; do \
-		tree=$$(KERNEL_TREE=$$v scripts/get-tree.sh) && \
+		tree=$$(KERNEL_TREE=$$v scripts/kernel.sh tree) && \
 		scripts/check-patches.sh $$tree $(OUT)/patches/$$v && \
 		scripts/check-kselftest.sh $$tree $(OUT)/patches/$$v $(OUT)/kselftest/$$v || exit 1; \
 	done

@@ -23,7 +23,7 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/kvm-src.lock"
 flock 9
 
-deb=$("$here/debian-kernel.sh" headers)
+deb=$("$here/kernel.sh" debian headers)
 hdr=$(ls -d "$deb"/usr/src/linux-headers-*-amd64)
 release=${hdr##*/linux-headers-}
 version=$(make -s -C "$tree" kernelversion)

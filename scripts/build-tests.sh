@@ -5,7 +5,7 @@
 # and the tests in scripts/tests.list and scripts/bench.list with TREE's own
 # selftests Makefile, and put each binary at OUT/<test-name>.  TREE is left
 # exactly as it was: the build runs in OUT/src/<tree>, a mirror of TREE
-# (scripts/scratch-tree.sh: symlinks, with a real copy of the kvm selftests
+# (scripts/kernel.sh scratch: symlinks, with a real copy of the kvm selftests
 # folder) into which this suite's files are laid as symlinks, so edits here
 # need no copy.  Objects go to OUT/build/<tree>.
 set -euo pipefail
@@ -21,7 +21,7 @@ mirror=$out/src/$name
 kvm=$mirror/tools/testing/selftests/kvm
 
 if [ ! -f "$mirror/.mirror-of" ] || [ "$(cat "$mirror/.mirror-of")" != "$tree" ]; then
-	"$here/scripts/scratch-tree.sh" "$tree" "$mirror"
+	"$here/scripts/kernel.sh" scratch "$tree" "$mirror"
 	echo "$tree" >"$mirror/.mirror-of"
 fi
 

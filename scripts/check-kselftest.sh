@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$here/scripts/scratch-tree.sh" "$tree" "$work/linux" "$patches"
+"$here/scripts/kernel.sh" scratch "$tree" "$work/linux" "$patches"
 start=$(date +%s)
 make -s -C "$work/linux/tools/testing/selftests" TARGETS=kvm \
 	INSTALL_PATH="$out/install" LDFLAGS=-static -j"$(nproc)" install \

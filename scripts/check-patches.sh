@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$here/scripts/scratch-tree.sh" "$tree" "$work/linux" "$patches"
+"$here/scripts/kernel.sh" scratch "$tree" "$work/linux" "$patches"
 
 kvm=$work/linux/tools/testing/selftests/kvm
 arch=x86

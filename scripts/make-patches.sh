@@ -30,7 +30,7 @@ esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$here/scripts/scratch-tree.sh" "$tree" "$work/linux"
+"$here/scripts/kernel.sh" scratch "$tree" "$work/linux"
 kvm=$work/linux/tools/testing/selftests/kvm
 arch=x86
 [ -d "$kvm/x86_64" ] && arch=x86_64

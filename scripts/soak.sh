@@ -19,7 +19,7 @@ vg=()
 if [ -z "${SOAK_PLANT:-}" ]; then
 	"$here/check-bad-input.sh" "$out"
 	# The tests again, linked dynamically for valgrind, into OUT/valgrind.
-	ZAP_DYNAMIC=1 "$here/build-tests.sh" "$("$here/get-tree.sh" ${KDIR:-})" "$out/valgrind" >"$out/valgrind.log" 2>&1 ||
+	ZAP_DYNAMIC=1 "$here/build-tests.sh" "$("$here/kernel.sh" tree ${KDIR:-})" "$out/valgrind" >"$out/valgrind.log" 2>&1 ||
 		{ tail -n 30 "$out/valgrind.log"; exit 1; }
 	vg=(VM_VALGRIND="$out/valgrind")
 fi

@@ -48,7 +48,7 @@ file -L "$(command -v busybox)" | grep "statically linked" >/dev/null ||
 
 modules=()
 if [ -z "$kernel" ]; then
-	kimg=$("$here/debian-kernel.sh")
+	kimg=$("$here/kernel.sh" debian)
 	kernel=$(ls "$kimg"/boot/vmlinuz-*)
 	moddir=$(ls -d "$kimg"/lib/modules/*/kernel)
 	kvm_dir=${KVM_MODULES:-$moddir/arch/x86/kvm}
