@@ -21,7 +21,7 @@ all: build
 # Build libkvm and the tests with the tree's own selftests Makefile.
 build:
 	scripts/deps.sh build
-	scripts/build-tests.sh "$(TREE)" $(OUT) "$(EXTRA_CFLAGS)"
+	scripts/build.sh tests "$(TREE)" $(OUT) "$(EXTRA_CFLAGS)"
 
 # The main job: run the suite on this machine's /dev/kvm, print KTAP.
 run: build
@@ -35,7 +35,7 @@ run: build
 vm-run: build
 	scripts/deps.sh vm $(if $(KVM_TREE),modules)
 ifneq ($(KVM_TREE),)
-	scripts/build-kvm-modules.sh "$(KVM_TREE)" $(OUT)/kvm-modules
+	scripts/build.sh modules "$(KVM_TREE)" $(OUT)/kvm-modules
 	KVM_MODULES=$(OUT)/kvm-modules scripts/vm-run-modes.sh $(OUT)
 else
 	scripts/vm-run-modes.sh $(OUT)
@@ -84,15 +84,15 @@ parse-test:
 # that its KTAP summary closes the output).
 check: parse-test deps patches
 	rm -rf $(OUT)/build $(OUT)/7.3
-	scripts/build-tests.sh "$$(KERNEL_TREE=7.3 scripts/kernel.sh tree)" $(OUT)/7.3 -Werror
-	scripts/build-tests.sh "$(TREE)" $(OUT) -Werror
+	scripts/build.sh tests "$$(KERNEL_TREE=7.3 scripts/kernel.sh tree)" $(OUT)/7.3 -Werror
+	scripts/build.sh tests "$(TREE)" $(OUT) -Werror
 	for v in 6.12 7.3; do \
 		tree=$$(KERNEL_TREE=$$v scripts/kernel.sh tree) && \
-		scripts/check-patches.sh $$tree $(OUT)/patches/$$v && \
-		scripts/check-kselftest.sh $$tree $(OUT)/patches/$$v $(OUT)/kselftest/$$v || exit 1; \
+		scripts/check.sh patches $$tree $(OUT)/patches/$$v && \
+		scripts/check.sh kselftest $$tree $(OUT)/patches/$$v $(OUT)/kselftest/$$v || exit 1; \
 	done
-	scripts/check-style.sh "$(TREE)"
-	scripts/check-bad-input.sh $(OUT)
+	scripts/check.sh style "$(TREE)"
+	scripts/check.sh bad-input $(OUT)
 	scripts/run-tests.sh $(OUT)
 	QUICK=1 scripts/mutants.sh "$(TREE)" $(OUT)
 	SOAK_PLANT=1 KDIR=$(KDIR) scripts/soak.sh $(OUT) 1 1 3

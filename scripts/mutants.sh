@@ -3,7 +3,7 @@
 #
 # mutants.sh TREE OUT: the mutation matrix.  For the unmutated TREE and for
 # each mutants/*.patch (a one-idea change to arch/x86/kvm/mmu/mmu.c), build
-# the kvm modules (scripts/build-kvm-modules.sh), boot Debian's kernel with
+# the kvm modules (scripts/build.sh modules), boot Debian's kernel with
 # them under QEMU (scripts/vm-run.sh) once per mode (shadow: kvm_amd npt=0;
 # nested: npt=1) and record, per mode, which tests killed the mutant
 # (failed, hung, or the guest crashed), or that it survived.  A kernel
@@ -96,7 +96,7 @@ run() {
 		run_modes=$quick_modes # the unmutated modules: where mutants run
 	fi
 	t0=$(date +%s)
-	if ! "$here/build-kvm-modules.sh" "$tree" "$work/$name.ko" $patch >"$work/$name.build.log" 2>&1; then
+	if ! "$here/build.sh" modules "$tree" "$work/$name.ko" $patch >"$work/$name.build.log" 2>&1; then
 		echo "| $name | build failed |$(printf ' |%.0s' $modes) build failed |" >>"$table"
 		tail -n 20 "$work/$name.build.log" >&2
 		return 2

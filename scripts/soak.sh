@@ -3,7 +3,7 @@
 #
 # soak.sh OUT [RUNS [PARALLEL [KILLS]]]: the reliability soak (defaults: 50
 # runs, 4 at once, 12 kills; make check runs 5, 2, 1).  Bad input first
-# (scripts/check-bad-input.sh), then scripts/soak-guest.sh where /dev/kvm
+# (scripts/check.sh bad-input), then scripts/soak-guest.sh where /dev/kvm
 # is: on this machine's if it can run the tests, else in the QEMU guest.
 #   SOAK_VM=1     in the QEMU guest even where this machine has /dev/kvm
 #   SOAK_PLANT=1  the soak's self-test (scripts/soak-guest.sh): leftovers
@@ -17,9 +17,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 vg=()
 if [ -z "${SOAK_PLANT:-}" ]; then
-	"$here/check-bad-input.sh" "$out"
+	"$here/check.sh" bad-input "$out"
 	# The tests again, linked dynamically for valgrind, into OUT/valgrind.
-	ZAP_DYNAMIC=1 "$here/build-tests.sh" "$("$here/kernel.sh" tree ${KDIR:-})" "$out/valgrind" >"$out/valgrind.log" 2>&1 ||
+	"$here/build.sh" tests --dynamic "$("$here/kernel.sh" tree ${KDIR:-})" "$out/valgrind" >"$out/valgrind.log" 2>&1 ||
 		{ tail -n 30 "$out/valgrind.log"; exit 1; }
 	vg=(VM_VALGRIND="$out/valgrind")
 fi

@@ -10,7 +10,7 @@
 #                    Debian's linux-image-6.12.*-amd64-unsigned with its
 #                    kvm modules (downloaded with apt-get into $CACHE)
 #   KVM_MODULES=dir  load kvm.ko and kvm-amd.ko from dir instead of Debian's
-#                    (scripts/build-kvm-modules.sh builds them from a tree)
+#                    (scripts/build.sh modules builds them from a tree)
 #   VM_DIR=dir       where the initramfs and console log go (OUT/vm)
 #   VM_NPT=1         load kvm_amd with npt=1: KVM uses TDP, and the tests
 #                    run in nested mode (an L1 hypervisor with nested NPT)
