@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # build.sh tests [--dynamic] TREE OUT [EXTRA_CFLAGS]
-#	Build libkvm, this suite's library and the tests of scripts/tests.list and bench.list with
+#	Build libkvm, this suite's library and the tests and benchmarks of patches/series with
 #	TREE's own selftests Makefile, and put each binary at OUT/<test-name>,
 #	linked statically (one binary serves the host and the QEMU initramfs);
 #	--dynamic links dynamically, for valgrind (which cannot replace the
@@ -53,7 +53,7 @@ build_tests() {
 		ln -sfn "$src/$f" "$kvm/$dst"
 		case $f in lib/*.c) libs+=("$dst") ;; esac
 	done < <(cd "$src" && find include lib x86 -name '*.[ch]' | sort)
-	mapfile -t tests < <(cat "$here/scripts/tests.list" "$here/scripts/bench.list" | grep -v '^#')
+	mapfile -t tests < <(sed -n '/^[0-9]/s/.* \(test\|bench\)=\([^ ]*\).*/\2/p' "$here/patches/series")
 
 	# The tree's Makefile, with this suite's library and tests added as the
 	# patch series registers them.  Set before the tree's Makefile is read,

@@ -27,8 +27,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "check.sh: $*" >&2; exit 1; }
-tests() { grep -v '^#' "$here/scripts/tests.list"; }
-all_tests() { cat "$here/scripts/tests.list" "$here/scripts/bench.list" | grep -v '^#'; }
+tests() { sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$here/patches/series"; }
+all_tests() { sed -n '/^[0-9]/s/.* \(test\|bench\)=\([^ ]*\).*/\2/p' "$here/patches/series"; }
 
 style() {
 	local tree=$1 files f rc=0

@@ -25,7 +25,7 @@ out=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 work=$out/mutants
 mkdir -p "$work"
-mapfile -t tests < <(grep -v '^#' "$here/tests.list")
+mapfile -t tests < <(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$here/../patches/series")
 names=${MUTANTS:-$(cd "$here/../mutants" && ls ./*.patch | sed 's|^\./||; s|\.patch$||')}
 
 # The modes of KVM in the guest: shadow (kvm_amd npt=0: KVM shadows the

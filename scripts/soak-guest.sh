@@ -3,7 +3,7 @@
 #
 # soak-guest.sh DIR RUNS PARALLEL KILLS: the reliability soak, where
 # /dev/kvm is (the QEMU guest of scripts/soak.sh, or a host), as root.
-#  1. RUNS runs of every test of DIR/tests.list, one after another: the
+#  1. RUNS runs of every test of patches/series, one after another: the
 #     failure count and each test's min/median/max run time;
 #  2. PARALLEL instances of every test at once: all must pass;
 #  3. KILLS kills: each test in turn gets SIGINT, SIGTERM and SIGKILL at a
@@ -21,7 +21,9 @@
 #     use of uninitialised memory, no leak, and the test passes.
 # POSIX sh, for busybox.  Exit 1 on any failure.
 dir=$1 runs=$2 par=$3 kills=$4
-tests=$(grep -v '^#' "$dir/tests.list")
+series=$(dirname "$0")/../patches/series
+[ -f "$series" ] || series=$(dirname "$0")/series # in the QEMU guest
+tests=$(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$series")
 log=/tmp/soak.$$ # and $log.* for the soak's other files
 trap 'rm -f "$log" "$log".*' EXIT
 fails=0

@@ -24,7 +24,6 @@ if [ -z "${SOAK_PLANT:-}" ]; then
 	vg=(VM_VALGRIND="$out/valgrind")
 fi
 if [ -w /dev/kvm ] && [ -d /sys/kernel/debug/kvm ] && [ -z "${SOAK_VM:-}" ]; then
-	cp "$here/tests.list" "$out/"
 	"$here/soak-guest.sh" "$out" "$runs" "$par" "$kills"
 else
 	env "${vg[@]}" VM_SOAK="$runs,$par,$kills" VM_MEM=8G \

@@ -68,10 +68,10 @@ for applet in $(busybox --list); do
 done
 gcc -O2 -static -o "$root/bin/qexit" "$here/qexit.c"
 cp "$here/vm-init.sh" "$root/init"
-cp "$here/run-tests.sh" "$here/soak-guest.sh" "$here/tests.list" "$root/tests/"
+cp "$here/run-tests.sh" "$here/soak-guest.sh" "$here/../patches/series" "$root/tests/"
 mkdir -p "$root/etc"
 echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
-for t in $(cat "$here/tests.list" "$here/bench.list" | grep -v '^#'); do
+for t in $(sed -n '/^[0-9]/s/.* \(test\|bench\)=\([^ ]*\).*/\2/p' "$here/../patches/series"); do
 	[ -x "$out/$t" ] || die "$out/$t not built (make build)"
 	cp "$out/$t" "$root/tests/"
 done
@@ -79,7 +79,7 @@ done
 # libraries they load with their debug symbols (valgrind needs ld.so's).
 if [ -n "${VM_VALGRIND:-}" ]; then
 	mkdir -p "$root/tests/valgrind"
-	for t in $(grep -v '^#' "$here/tests.list"); do
+	for t in $(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$here/../patches/series"); do
 		cp "$VM_VALGRIND/$t" "$root/tests/valgrind/"
 	done
 	libs=$(ldd "$root"/tests/valgrind/* /usr/bin/valgrind.bin |
