@@ -24,7 +24,7 @@ CACHE=${CACHE:-$HOME/.cache/kvm-zap-selftests}
 die() { echo "build.sh: $*" >&2; exit 1; }
 
 build_tests() {
-	local dynamic= tree out extra_cflags src name mirror kvm arch libs f dst tests build t
+	local dynamic='' tree out extra_cflags src name mirror kvm arch libs f dst tests build t
 	if [ "$1" = --dynamic ]; then
 		dynamic=1
 		shift

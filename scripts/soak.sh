@@ -25,7 +25,7 @@
 # --plant is the soak's self-test: steps 1 and 3 only, and leftovers
 # planted where each check looks must turn it red (below).
 # POSIX sh, for busybox.  Exit 1 on any failure.
-vm= plant=
+vm='' plant=''
 while :; do
 	case ${1:-} in
 	--vm) vm=1; shift ;;

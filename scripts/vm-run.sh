@@ -28,7 +28,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "vm-run.sh: $*" >&2; exit 1; }
-kvm_modules= tests= soak= plant= valgrind= lockdown=integrity vm= mem=4G timeout=1200
+kvm_modules='' tests='' soak='' plant='' valgrind='' lockdown=integrity vm='' mem=4G timeout=1200
 while [ $# -gt 0 ]; do
 	case $1 in
 	--modules) kvm_modules=$2; shift 2 ;;
