@@ -22,8 +22,8 @@ run() { # run TEST ARGS: its output, wherever it can run
 	if [ -w /dev/kvm ] && [ -d /sys/kernel/debug/kvm ]; then
 		"$out/$t" "$@" 2>&1 || true
 	else
-		VM_TESTS=$t TEST_ARGS="$*" VM_DIR=$bench/vm-$t VM_MEM=12G \
-			"$here/vm-run.sh" "$out" 2>&1 || true
+		TEST_ARGS="$*" "$here/vm-run.sh" --tests "$t" --dir "$bench/vm-$t" \
+			--mem 12G "$out" 2>&1 || true
 	fi
 }
 

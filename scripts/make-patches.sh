@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # make-patches.sh TREE OUTDIR: write this suite as a git format-patch series
-# against TREE (cover letter, the library, one patch per test, the trace
-# capture last with the test that needs it) into OUTDIR.  Files go where
-# TREE keeps them (x86_64/ or x86/), and each patch registers its files in
-# TREE's Makefile (or Makefile.kvm) and adds the kernel options it needs to
-# the kvm folder's config.  Commit messages are
-# in patches/; PATCH_AUTHOR="Name <email>" signs the series.
+# against TREE into OUTDIR: a cover letter (patches/0000-cover.txt), then
+# one patch per line of patches/series (the library, one patch per test,
+# the trace capture last with the test that needs it).  Files go where TREE
+# keeps them (x86_64/ or x86/), and each patch registers its files in TREE's
+# Makefile (or Makefile.kvm) and adds the kernel options it needs to the kvm
+# folder's config.  PATCH_AUTHOR="Name <email>" signs the series.
 set -euo pipefail
 
 tree=$(cd "$1" && pwd)
@@ -30,7 +30,7 @@ esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$here/scripts/scratch-tree.sh" "$tree" "$work/linux"
+"$here/scripts/kernel.sh" scratch "$tree" "$work/linux"
 kvm=$work/linux/tools/testing/selftests/kvm
 arch=x86
 [ -d "$kvm/x86_64" ] && arch=x86_64
@@ -76,56 +76,46 @@ commit() {
 		commit -q -s -F "$msgs/$1")
 }
 
-for f in shadow_mmu zap_stats nested_npt; do
-	cp "$src/lib/x86/$f.c" "$kvm/lib/$arch/"
-	cp "$src/include/x86/$f.h" "$kvm/include/$arch/"
-	register "LIBKVM_$arch" "lib/$arch/$f.c"
-done
-need CONFIG_DEBUG_FS=y
-commit 0001-library.txt
-
-n=2
-for t in mmu_pages_unsync_zap_test memslot_unsync_zap_test; do
-	# The memory cgroup helper arrives with its one user.
-	if [ "$t" = mmu_pages_unsync_zap_test ]; then
-		cp "$src/lib/x86/zap_memcg.c" "$kvm/lib/$arch/"
-		cp "$src/include/x86/zap_memcg.h" "$kvm/include/$arch/"
-		register "LIBKVM_$arch" "lib/$arch/zap_memcg.c"
-	fi
-	cp "$src/x86/$t.c" "$kvm/$arch/"
-	register "TEST_GEN_PROGS_$arch" "$arch/$t"
-	commit "$(printf '%04d' $n)-$t.txt"
+# One commit per line of patches/series: its files, registered in the
+# tree's Makefile, its config options, its commit message.
+n=0
+while read -r msg adds <&3; do
+	case $msg in "" | "#"*) continue ;; esac
+	for add in $adds; do
+		for v in $(echo "${add#*=}" | tr , ' '); do
+			case ${add%%=*} in
+			lib)
+				cp "$src/lib/x86/$v.c" "$kvm/lib/$arch/"
+				if [ -f "$src/include/x86/$v.h" ]; then
+					cp "$src/include/x86/$v.h" "$kvm/include/$arch/"
+				fi
+				register "LIBKVM_$arch" "lib/$arch/$v.c"
+				;;
+			test)
+				cp "$src/x86/$v.c" "$kvm/$arch/"
+				register "TEST_GEN_PROGS_$arch" "$arch/$v"
+				;;
+			bench)
+				cp "$src/x86/$v.c" "$kvm/$arch/"
+				register "TEST_GEN_PROGS_EXTENDED_$arch" "$arch/$v"
+				;;
+			config)
+				need "$v"
+				;;
+			*)
+				echo "make-patches.sh: patches/series: '$add' in $msg?" >&2
+				exit 1
+				;;
+			esac
+		done
+	done
+	commit "$msg"
 	n=$((n + 1))
-done
-
-# A benchmark: built, not run by default (like nx_huge_pages_test).
-cp "$src/x86/mmu_zap_perf_test.c" "$kvm/$arch/"
-register "TEST_GEN_PROGS_EXTENDED_$arch" "$arch/mmu_zap_perf_test"
-commit 0004-mmu_zap_perf_test.txt
-
-# Last, so that a maintainer can take the rest without it: the tracefs and
-# kprobe capture of the zaps, its parser, and the test that needs them.
-cp "$src/include/x86/zap_trace.h" "$kvm/include/$arch/"
-for f in zap_trace zap_trace_parse zap_trace_stale; do
-	cp "$src/lib/x86/$f.c" "$kvm/lib/$arch/"
-	register "LIBKVM_$arch" "lib/$arch/$f.c"
-done
-cp "$src/x86/mmu_zap_restart_test.c" "$kvm/$arch/"
-register "TEST_GEN_PROGS_$arch" "$arch/mmu_zap_restart_test"
-need CONFIG_FTRACE=y CONFIG_KPROBES=y CONFIG_KPROBE_EVENTS=y
-commit 0005-mmu_zap_restart_test.txt
-
-# The walk shapes: families of unsync pages, checked with the zap trace.
-cp "$src/lib/x86/unsync_families.c" "$kvm/lib/$arch/"
-cp "$src/include/x86/unsync_families.h" "$kvm/include/$arch/"
-register "LIBKVM_$arch" "lib/$arch/unsync_families.c"
-cp "$src/x86/mmu_zap_walk_test.c" "$kvm/$arch/"
-register "TEST_GEN_PROGS_$arch" "$arch/mmu_zap_walk_test"
-commit 0006-mmu_zap_walk_test.txt
+done 3<"$msgs/series"
 
 rm -rf "$outdir"
 mkdir -p "$outdir"
-(cd "$work/linux" && git format-patch -q --cover-letter -o "$outdir" HEAD~6)
+(cd "$work/linux" && git format-patch -q --cover-letter -o "$outdir" "HEAD~$n")
 cover=$(ls "$outdir"/0000-*.patch)
 base="Linux $(make -s -C "$tree" kernelversion)"
 python3 - "$cover" "$msgs/0000-cover.txt" "$base" <<'PY'

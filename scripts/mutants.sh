@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# mutants.sh TREE OUT: the mutation matrix.  For the unmutated TREE and for
-# each mutants/*.patch (a one-idea change to arch/x86/kvm/mmu/mmu.c), build
-# the kvm modules (scripts/build-kvm-modules.sh), boot Debian's kernel with
+# mutants.sh [--quick] [--modes "shadow nested"] TREE OUT [MUTANT...]: the
+# mutation matrix.  For the unmutated TREE and for each mutants/*.patch (a
+# one-idea change to arch/x86/kvm/mmu/mmu.c), build the kvm modules
+# (scripts/build.sh modules), boot Debian's kernel with
 # them under QEMU (scripts/vm-run.sh) once per mode (shadow: kvm_amd npt=0;
 # nested: npt=1) and record, per mode, which tests killed the mutant
 # (failed, hung, or the guest crashed), or that it survived.  A kernel
@@ -11,28 +12,35 @@
 # "Equivalent:" (no caller can observe the change; the patch says why) is
 # reported as such when it survives.  Writes OUT/mutants.md and exits
 # non-zero if the unmutated modules fail or any mutant survives.
-#   MUTANTS="a b"     only those mutants
-#   MODES=shadow      only that mode (default "shadow nested")
-#   BASELINE_BOOTS=n  boot the unmutated modules n times (default 1)
-#   QUICK=1           (make check) a mutant only in the mode(s) of its
+#   MUTANT...         only those mutants
+#   --modes shadow    only that mode (default "shadow nested")
+#   --quick           (make check) a mutant only in the mode(s) of its
 #                     "Killed-in:" line (default shadow), with only the
 #                     tests of its "Killed-by:" line; equivalents not run.
 #                     make mutants runs every test in both modes.
 set -uo pipefail
 
+quick=0 modes="shadow nested"
+while :; do
+	case ${1:-} in
+	--quick) quick=1; shift ;;
+	--modes) modes=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
 tree=$1
 out=$(cd "$2" && pwd)
+shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 work=$out/mutants
 mkdir -p "$work"
-mapfile -t tests < <(grep -v '^#' "$here/tests.list")
-names=${MUTANTS:-$(cd "$here/../mutants" && ls ./*.patch | sed 's|^\./||; s|\.patch$||')}
+mapfile -t tests < <(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$here/../patches/series")
+names=${*:-$(cd "$here/../mutants" && ls ./*.patch | sed 's|^\./||; s|\.patch$||')}
 
 # The modes of KVM in the guest: shadow (kvm_amd npt=0: KVM shadows the
 # guest's page tables) and nested (npt=1: KVM uses TDP and shadows an L1's
-# NPT tables).  MODES="shadow" or "nested" runs one.  QUICK=1 runs a
+# NPT tables).  --modes shadow (or nested) runs one.  --quick runs a
 # mutant only in the mode(s) its "Killed-in:" line names (default shadow).
-modes=${MODES:-shadow nested}
 table=$work/table.md
 {
 	printf '| mutant | build s |'
@@ -50,7 +58,7 @@ cell() {
 	for t in "${tests[@]}"; do
 		case ,${only:-$t}, in
 		*,$t,*) ;;
-		*) continue ;; # not run (QUICK)
+		*) continue ;; # not run (--quick)
 		esac
 		ran=$((ran + 1))
 		short=${t#mmu_}
@@ -89,14 +97,14 @@ cell() {
 # the mutant was killed in some mode.
 run() {
 	local name=$1 patch=$2 t0 t1 mode log rc cells="" verdict any=0 only="" run_modes=$modes c
-	if [ "${QUICK:-0}" = 1 ] && [ -n "$patch" ]; then
+	if [ $quick = 1 ] && [ -n "$patch" ]; then
 		only=$(sed -n 's/^Killed-by: *//p' "$patch" | tr -d ' ')
 		run_modes=$(killed_in "$patch")
-	elif [ "${QUICK:-0}" = 1 ]; then
+	elif [ $quick = 1 ]; then
 		run_modes=$quick_modes # the unmutated modules: where mutants run
 	fi
 	t0=$(date +%s)
-	if ! "$here/build-kvm-modules.sh" "$tree" "$work/$name.ko" $patch >"$work/$name.build.log" 2>&1; then
+	if ! "$here/build.sh" modules "$tree" "$work/$name.ko" $patch >"$work/$name.build.log" 2>&1; then
 		echo "| $name | build failed |$(printf ' |%.0s' $modes) build failed |" >>"$table"
 		tail -n 20 "$work/$name.build.log" >&2
 		return 2
@@ -109,9 +117,8 @@ run() {
 		esac
 		log=$work/$name.$mode.log
 		# Not locked down: debugfs cross-checks the binary stats in these boots.
-		KVM_MODULES=$work/$name.ko VM_DIR=$work/$name.$mode.vm VM_NPT=$([ $mode = nested ] && echo 1 || echo 0) \
-			VM_TIMEOUT=${VM_TIMEOUT:-900} VM_LOCKDOWN= VM_TESTS=$only \
-			TEST_TIMEOUT=${TEST_TIMEOUT:-300} "$here/vm-run.sh" "$out" >"$log" 2>&1
+		"$here/vm-run.sh" --modules "$work/$name.ko" --dir "$work/$name.vm" \
+			--timeout 900 --open --tests "$only" "$out" "$mode" >"$log" 2>&1
 		rc=$?
 		c=$(cell "$log" "$only" $rc)
 		grep -q '^killed' <<<"$c" && any=1
@@ -138,15 +145,13 @@ run() {
 killed_in() { sed -n 's/^Killed-in: *//p' "$1" | grep . || echo shadow; }
 quick_modes=$(for m in $names; do killed_in "$here/../mutants/$m.patch"; done | tr ' ' '\n' | sort -u | tr '\n' ' ')
 fail=0
-for i in $(seq "${BASELINE_BOOTS:-1}"); do
-	if run "unmutated-$i" ""; then
-		echo "mutants.sh: the unmutated modules failed (boot $i): see $work/unmutated-$i.log" >&2
-		fail=1
-	fi
-done
+if run unmutated ""; then
+	echo "mutants.sh: the unmutated modules failed: see $work/unmutated.*.log" >&2
+	fail=1
+fi
 for m in $names; do
-	if [ "${QUICK:-0}" = 1 ] && grep -q '^Equivalent:' "$here/../mutants/$m.patch"; then
-		echo "| $m | |$(printf ' - |%.0s' $modes) equivalent (see patch; not run by QUICK) |" >>"$table"
+	if [ $quick = 1 ] && grep -q '^Equivalent:' "$here/../mutants/$m.patch"; then
+		echo "| $m | |$(printf ' - |%.0s' $modes) equivalent (see patch; not run by --quick) |" >>"$table"
 		continue
 	fi
 	if ! run "$m" "$here/../mutants/$m.patch"; then

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # run-tests.sh DIR [TEST...]: run the suite's test binaries in DIR (all of
-# scripts/tests.list, or the TESTs named) and print KTAP: each test's output
+# patches/series, or the TESTs named) and print KTAP: each test's output
 # as diagnostics, one result line per test, the kselftest totals line and a
 # plain "N passed, N failed, N skipped" line.  Exit 1 if any test failed or
 # timed out.  POSIX sh: it also runs under busybox inside the QEMU guest.
@@ -13,10 +13,10 @@
 
 dir=$1
 shift
-list=$(dirname "$0")/tests.list
+series=$(dirname "$0")/../patches/series
+[ -f "$series" ] || series=$(dirname "$0")/series # in the QEMU guest
 if [ $# -eq 0 ]; then
-	[ -f "$list" ] || list=$dir/tests.list
-	set -- $(grep -v '^#' "$list")
+	set -- $(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$series")
 fi
 timeout=${TIMEOUT:-120}
 
