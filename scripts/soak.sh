@@ -254,6 +254,32 @@ check_next() { # the run after the kill of $pid ($log) removed $left, saying so
 		bad "the run after SIG$sig of $t did not remove: $(echo $now)"
 	fi
 }
+# killer: the kill of the test the foreground runs (pid in $log.pid): wait
+# until it holds state, then until $at, send SIG$sig; write t0, held, at,
+# ran and pid to $log.kill and the phase to $log.ph.
+killer() {
+	while [ ! -s "$log.pid" ]; do
+		sleep 0.01
+	done
+	pid=$(cat "$log.pid")
+	while alive $pid && ! holds_state "$t" $pid "$log"; do
+		sleep 0.02
+	done
+	t0=$(($(ticks) - start)) held=1 at=0 ran=0
+	if ! holds_state "$t" $pid "$log"; then
+		echo "t0=$t0 held=0 at=0 ran=0 pid=$pid" >"$log.kill"
+		return
+	fi
+	w=$((end > t0 + n ? end - t0 : n))
+	at=$((t0 + w * (m - 1) / n + $(rand $((w / n)))))
+	while alive $pid && [ $(($(ticks) - start)) -lt $at ]; do
+		sleep 0.02
+	done
+	ran=$(($(ticks) - start))
+	phase "$t" $pid "$log" | tr -d '\n' >"$log.ph"
+	kill -"$sig" $pid 2>/dev/null
+	echo "t0=$t0 held=1 at=$at ran=$ran pid=$pid" >"$log.kill"
+}
 : >$log.killplan
 k=0
 while [ $k -lt "$kills" ]; do
@@ -276,37 +302,31 @@ while [ $k -lt "$kills" ]; do
 	while [ $try -lt 3 ]; do
 		try=$((try + 1))
 		: >"$log" # not the last run's plan
+		rm -f "$log.pid" "$log.kill" "$log.ph"
 		start=$(ticks)
-		"$dir/$t" >"$log" 2>&1 &
-		pid=$!
-		while alive $pid && ! holds_state "$t" $pid "$log"; do
-			sleep 0.02
-		done
-		t0=$(($(ticks) - start))
-		if ! holds_state "$t" $pid "$log"; then
+		# The test in the foreground, the killer in the background: a
+		# command a script starts with "&" ignores SIGINT (POSIX), so
+		# a SIGINT would never reach a test without handlers of its own.
+		killer &
+		kpid=$!
+		sh -c 'echo $$ >"$1"; exec "$2"' sh "$log.pid" "$dir/$t" >"$log" 2>&1
+		rc=$? fin=$(($(ticks) - start))
+		wait $kpid
+		. "$log.kill" # t0 held at ran pid
+		ph=$(cat "$log.ph" 2>/dev/null)
+		if [ "$held" = 0 ]; then
 			bad "$t (pid $pid) ended without being seen to hold state (tracefs: ${tracing:-none})"
 			tail -n 5 "$log"
-			wait $pid
 			ph="never held state"
 			break
 		fi
-		w=$((end > t0 + n ? end - t0 : n))
-		at=$((t0 + w * (m - 1) / n + $(rand $((w / n)))))
-		while alive $pid && [ $(($(ticks) - start)) -lt $at ]; do
-			sleep 0.02
-		done
-		ran=$(($(ticks) - start))
-		ph=$(phase "$t" $pid "$log" | tr -d '\n')
-		kill -"$sig" $pid 2>/dev/null
-		wait $pid 2>/dev/null # no "Killed" from the shell
-		rc=$?
 		[ $rc -le 128 ] && [ $rc != 0 ] && bad "$t failed (exit $rc) before SIG$sig" && tail -n 15 "$log"
 		[ $rc != 0 ] && break
 		# Again, inside what this run held state for: from t0 to 3/4 of
 		# the way to its end (not 9/10 of the run: when the state comes
 		# late, that shrinks the window to nothing).
-		end=$((t0 + (ran - t0) * 3 / 4))
-		say "   SIG$sig to $t at $(secs $at) s came after it ended ($(secs $ran) s): again, by $(secs $end) s"
+		end=$((t0 + (fin - t0) * 3 / 4))
+		say "   SIG$sig to $t at $(secs $at) s came after it ended ($(secs $fin) s): again, by $(secs $end) s"
 		ph="missed: it ended first"
 	done
 	say "   SIG$sig to $t at $(secs $at) s (window $(secs $t0)-$(secs $end) s, slice $m/$n): $ph"
