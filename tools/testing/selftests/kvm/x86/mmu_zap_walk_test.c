@@ -422,8 +422,8 @@ static void test_drop_caches(struct zap_trace *t)
 	 */
 	if (shrinker)
 		TEST_ASSERT(zapped > 0,
-			    "%s: no page of this VM zapped in %d writes",
-			    what, DROP_CACHES_TRIES);
+			    "%s: no page of this VM zapped in %d writes", what,
+			    DROP_CACHES_TRIES);
 	clean = !zaps_disturbed(&c, &p);
 	if (clean && t->exact) {
 		check_unstable(what, &c);
