@@ -79,7 +79,7 @@ cell() {
 		fi
 	done
 	if grep -q 'kernel log shows a warning or oops' "$log"; then
-		echo "killed:${by:- } WARN"
+		echo "killed:$by WARN"
 	elif grep -q 'did not finish within' "$log"; then
 		echo "killed:$by (hung)"
 	elif [ -n "$by" ]; then
@@ -138,7 +138,7 @@ run() {
 		verdict=survived
 	fi
 	echo "| $name | $((t1 - t0)) |$cells $verdict |" >>"$table"
-	echo "mutants.sh: $name: $verdict:$cells" >&2
+	echo "mutants.sh: $name:$cells $verdict" >&2
 	[ $any = 1 ]
 }
 

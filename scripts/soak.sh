@@ -255,8 +255,8 @@ check_next() { # the run after the kill of $pid ($log) removed $left, saying so
 	fi
 }
 # killer: the kill of the test the foreground runs (pid in $log.pid): wait
-# until it holds state, then until $at, send SIG$sig; write t0, held, at,
-# ran and pid to $log.kill and the phase to $log.ph.
+# until it holds state, then until $at, send SIG$sig; write t0, held, at
+# and pid to $log.kill and the phase to $log.ph.
 killer() {
 	while [ ! -s "$log.pid" ]; do
 		sleep 0.01
@@ -265,9 +265,9 @@ killer() {
 	while alive $pid && ! holds_state "$t" $pid "$log"; do
 		sleep 0.02
 	done
-	t0=$(($(ticks) - start)) held=1 at=0 ran=0
+	t0=$(($(ticks) - start))
 	if ! holds_state "$t" $pid "$log"; then
-		echo "t0=$t0 held=0 at=0 ran=0 pid=$pid" >"$log.kill"
+		echo "t0=$t0 held=0 at=0 pid=$pid" >"$log.kill"
 		return
 	fi
 	w=$((end > t0 + n ? end - t0 : n))
@@ -275,10 +275,9 @@ killer() {
 	while alive $pid && [ $(($(ticks) - start)) -lt $at ]; do
 		sleep 0.02
 	done
-	ran=$(($(ticks) - start))
 	phase "$t" $pid "$log" | tr -d '\n' >"$log.ph"
 	kill -"$sig" $pid 2>/dev/null
-	echo "t0=$t0 held=1 at=$at ran=$ran pid=$pid" >"$log.kill"
+	echo "t0=$t0 held=1 at=$at pid=$pid" >"$log.kill"
 }
 : >$log.killplan
 k=0
@@ -312,7 +311,7 @@ while [ $k -lt "$kills" ]; do
 		sh -c 'echo $$ >"$1"; exec "$2"' sh "$log.pid" "$dir/$t" >"$log" 2>&1
 		rc=$? fin=$(($(ticks) - start))
 		wait $kpid
-		. "$log.kill" # t0 held at ran pid
+		. "$log.kill" # t0 held at pid
 		ph=$(cat "$log.ph" 2>/dev/null)
 		if [ "$held" = 0 ]; then
 			bad "$t (pid $pid) ended without being seen to hold state (tracefs: ${tracing:-none})"
