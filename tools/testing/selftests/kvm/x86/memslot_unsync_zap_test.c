@@ -54,27 +54,16 @@ static const struct slot_op slot_ops[] = {
 };
 
 static uint64_t nr_pages = DEFAULT_NR_PAGES;
-static int nr_rounds = DEFAULT_NR_ROUNDS;
+static uint64_t nr_rounds = DEFAULT_NR_ROUNDS;
 static bool verbose;
 
 /*
- * The guest writes every data page, so that KVM shadows every data page
- * table, then, each time the host runs it, writes one PTE of every data
- * page table (KVM marks their shadow pages unsync) and reads every data
- * page back.  With the data slot gone, its first read is an MMIO exit;
- * with the page-table slot gone, a #PF (guest_pf_handler()).
+ * The guest, unsync_guest_code(), writes every data page, then each time the
+ * host runs it writes one PTE of every data page table (KVM marks their
+ * shadow pages unsync) and reads every data page back.  With the data slot
+ * gone, its first read is an MMIO exit; with the page-table slot gone, a #PF
+ * (guest_pf_handler()).
  */
-static void guest_code(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		unsync_guest_write_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
 /*
  * A fault taken at CPL3: report the address and error code, then return,
  * so the guest retries the access once the host has put the slot back.
@@ -218,7 +207,7 @@ static double run_round(const struct slot_op *op, bool zap_all, int round)
 	struct unsync_vm *uvm;
 	struct zap_phase p;
 
-	uvm = unsync_vm_create(nr_pages, guest_code);
+	uvm = unsync_vm_create(nr_pages, unsync_guest_code);
 	put_table_at_slot_end(uvm);
 	if (op->root)
 		put_root_in_pt_slot(uvm);
@@ -383,42 +372,25 @@ static void run_op(const struct slot_op *op, bool zap_all)
 	}
 	for (round = 1; round <= nr_rounds; round++)
 		total += run_round(op, zap_all, round);
-	ksft_test_result_pass("%s, quirk %s: %d rounds, %.2f ms mean\n",
+	ksft_test_result_pass("%s, quirk %s: %lu rounds, %.2f ms mean\n",
 			      op->name, zap_all ? "on" : "off", nr_rounds,
 			      total / nr_rounds);
 }
 
-static void parse_opt(int opt, const char *arg)
-{
-	if (opt == 'n')
-		nr_pages = atoi_in_range("-n", arg, 1, unsync_max_pages());
-	else
-		nr_rounds = atoi_in_range("-r", arg, 1, MAX_NR_ROUNDS);
-}
-
-static void help(void)
-{
-	printf(" -n: unsync shadow pages to build (1..%lu, default %d)\n"
-	       " -r: rounds of each slot operation (1..%d, default %d)\n",
-	       unsync_max_pages(), DEFAULT_NR_PAGES, MAX_NR_ROUNDS,
-	       DEFAULT_NR_ROUNDS);
-}
-
-static const struct shadow_mmu_args args = {
-	.opts = "n:r:",
-	.usage = "[-n pages] [-r rounds]",
-	.help = help,
-	.parse = parse_opt,
-	.modes = true,
-	.verbose = &verbose,
-	.verbose_help = "every round",
-};
-
 int main(int argc, char *argv[])
 {
+	struct shadow_mmu_opt opts[] = {
+		{ 'n', "pages", "unsync shadow pages to build", &nr_pages, 1,
+		  unsync_max_pages() },
+		{ 'r', "rounds", "rounds of each slot operation", &nr_rounds, 1,
+		  MAX_NR_ROUNDS },
+		unsync_mode_opt,
+		{ 'v', NULL, "print every round", .on = &verbose },
+		{}
+	};
 	int q, i;
 
-	shadow_mmu_parse_args(argc, argv, &args);
+	shadow_mmu_parse_args(argc, argv, opts);
 	ksft_print_header();
 	shadow_mmu_require();
 	ksft_set_plan(ARRAY_SIZE(zap_all_quirk) * ARRAY_SIZE(slot_ops));

@@ -46,26 +46,14 @@
 #define STAGE_FLOOD_WRITTEN 2
 
 static uint64_t nr_pages = DEFAULT_NR_PAGES;
-static int nr_cycles = DEFAULT_NR_CYCLES;
+static uint64_t nr_cycles = DEFAULT_NR_CYCLES;
 static bool verbose;
 
 /*
- * The guest writes every data page, so that KVM shadows every data page
- * table, then, each time the host runs it, writes one PTE of every data
- * page table (KVM marks their shadow pages unsync) and reads every data
- * page back, which under a shrunken pool makes KVM recycle as it goes.
+ * The guest is unsync_guest_code(): it writes every data page, then each time
+ * the host runs it writes one PTE of every data page table (KVM marks their
+ * shadow pages unsync) and reads every data page back.
  */
-static void guest_code(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		unsync_guest_write_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
 /* Let the guest write its page tables again, under whatever pool is set. */
 static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 {
@@ -405,7 +393,7 @@ static void check_freed_memory(void)
 		       m.slack >> 10);
 
 	start = zap_memcg_usage(&m);
-	uvm = unsync_vm_create(nr_pages, guest_code);
+	uvm = unsync_vm_create(nr_pages, unsync_guest_code);
 	unsync_vm_build(uvm);
 	zap_phase_begin(uvm->vm, &shrink, "memory: shrink");
 	built = zap_memcg_usage(&m);
@@ -469,43 +457,27 @@ static void run_cycle(struct unsync_vm *uvm, int cycle)
 	}
 }
 
-static void parse_opt(int opt, const char *arg)
-{
-	if (opt == 'n')
-		nr_pages = atoi_in_range("-n", arg, 1, unsync_max_pages());
-	else
-		nr_cycles = atoi_in_range("-c", arg, 1, MAX_NR_CYCLES);
-}
-
-static void help(void)
-{
-	printf(" -n: unsync shadow pages to build (1..%lu, default %d)\n"
-	       " -c: build/shrink cycles (1..%d, default %d)\n",
-	       unsync_max_pages(), DEFAULT_NR_PAGES, MAX_NR_CYCLES,
-	       DEFAULT_NR_CYCLES);
-}
-
-static const struct shadow_mmu_args args = {
-	.opts = "n:c:",
-	.usage = "[-n pages] [-c cycles]",
-	.help = help,
-	.parse = parse_opt,
-	.modes = true,
-	.verbose = &verbose,
-};
-
 int main(int argc, char *argv[])
 {
 	struct unsync_vm *uvm;
+	struct shadow_mmu_opt opts[] = {
+		{ 'n', "pages", "unsync shadow pages to build", &nr_pages, 1,
+		  unsync_max_pages() },
+		{ 'c', "cycles", "build/shrink cycles", &nr_cycles, 1,
+		  MAX_NR_CYCLES },
+		unsync_mode_opt,
+		{ 'v', NULL, "print more detail", .on = &verbose },
+		{}
+	};
 	int cycle;
 
-	shadow_mmu_parse_args(argc, argv, &args);
+	shadow_mmu_parse_args(argc, argv, opts);
 	ksft_print_header();
 	shadow_mmu_require();
 	/* The cycles, the flood checks and the freed memory. */
 	ksft_set_plan(nr_cycles * CYCLE_RESULTS + FLOOD_RESULTS + 1);
 
-	uvm = unsync_vm_create(nr_pages, guest_code);
+	uvm = unsync_vm_create(nr_pages, unsync_guest_code);
 	ksft_print_msg("%lu data pages; guest tables L1 %lu, L2 %lu, L3 %lu\n",
 		       nr_pages, uvm->nr_guest_tables[1],
 		       uvm->nr_guest_tables[2], uvm->nr_guest_tables[3]);

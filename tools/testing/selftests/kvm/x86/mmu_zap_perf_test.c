@@ -38,22 +38,10 @@ struct perf_row {
 static const char *sizes_arg = DEFAULT_SIZES;
 
 /*
- * The guest writes every data page, so that KVM shadows every data page
- * table, then, each time the host runs it, writes one PTE of every data
- * page table (KVM marks their shadow pages unsync) and reads every data
- * page back (rebuilding what the host zapped meanwhile).
+ * The guest is unsync_guest_code(): it writes every data page, then each time
+ * the host runs it writes one PTE of every data page table (KVM marks their
+ * shadow pages unsync) and reads every data page back.
  */
-static void guest_code(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		unsync_guest_write_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
 static double timed_build(struct unsync_vm *uvm)
 {
 	struct zap_phase p;
@@ -76,7 +64,8 @@ static void timed_slot_delete(struct unsync_vm *uvm, struct zap_phase *p)
 
 static void measure(struct perf_row *row, bool quirk)
 {
-	struct unsync_vm *uvm = unsync_vm_create(row->nr_pages, guest_code);
+	struct unsync_vm *uvm =
+		unsync_vm_create(row->nr_pages, unsync_guest_code);
 
 	row->build_ms = timed_build(uvm);
 	zap_phase_begin(uvm->vm, &row->shrink, "shrink");
@@ -120,33 +109,23 @@ static int parse_sizes(const char *arg, uint64_t *sizes)
 	return n;
 }
 
-static void parse_opt(int opt, const char *arg)
-{
-	sizes_arg = opt == 'n' ? arg : LARGE_SIZES;
-}
-
-static void help(void)
-{
-	printf(" -n: sizes to measure (each 1..%lu, default %s)\n"
-	       " -L: also 262144 pages (%s)\n",
-	       unsync_max_pages(), DEFAULT_SIZES, LARGE_SIZES);
-}
-
-static const struct shadow_mmu_args args = {
-	.opts = "n:L",
-	.usage = "[-n pages,pages,...] [-L]",
-	.help = help,
-	.parse = parse_opt,
-};
-
 int main(int argc, char *argv[])
 {
+	bool quirk, large = false;
+	struct shadow_mmu_opt opts[] = {
+		{ 'n', "pages,pages,...", "sizes to measure",
+		  .text = &sizes_arg },
+		{ 'L', NULL, "also 262144 pages (" LARGE_SIZES ")",
+		  .on = &large },
+		{}
+	};
 	uint64_t sizes[MAX_SIZES];
 	struct perf_row row;
 	int nr_sizes, i;
-	bool quirk;
 
-	shadow_mmu_parse_args(argc, argv, &args);
+	shadow_mmu_parse_args(argc, argv, opts);
+	if (large)
+		sizes_arg = LARGE_SIZES;
 	nr_sizes = parse_sizes(sizes_arg, sizes);
 
 	ksft_print_header();

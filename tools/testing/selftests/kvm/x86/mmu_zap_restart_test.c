@@ -78,28 +78,14 @@
 #define KVM_MAX_VCPUS_SELFTEST 4095
 
 static uint64_t nr_pages = DEFAULT_NR_PAGES;
-static int nr_root_vcpus;
+static uint64_t nr_root_vcpus = DEFAULT_NR_ROOT_VCPUS;
 static bool skew_only;
 static bool verbose;
 
 /*
- * The guest writes every data page, so that KVM shadows every data page
- * table, then, each time the host runs it, writes one PTE of every data
- * page table (KVM marks their shadow pages unsync) and reads every data
- * page back (rebuilding what the host zapped meanwhile).
+ * The guest of the unsync cases is unsync_guest_code(); this one writes no
+ * table, so every shadow page stays sync.
  */
-static void guest_code(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		unsync_guest_write_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
-/* The same, but writing no table: every shadow page stays sync. */
 static void sync_guest_code(uint64_t nr_pages)
 {
 	unsync_guest_write_data(nr_pages);
@@ -233,7 +219,7 @@ static void test_unsync_pages(struct zap_trace *t)
 	struct zap_phase p;
 	struct zap_counts c;
 
-	uvm = unsync_vm_create(nr_pages, guest_code);
+	uvm = unsync_vm_create(nr_pages, unsync_guest_code);
 	unsync_vm_build(uvm);
 	shrink_traced(uvm, t, &p, &c);
 	unsync_vm_free(uvm);
@@ -410,7 +396,7 @@ static void test_root_skew(void)
 	unsync_vm_free(few.uvm);
 	unsync_vm_free(many.uvm);
 
-	ksft_print_msg("shrink of %lu sync pages, %d vCPUs, best of %d:\n",
+	ksft_print_msg("shrink of %lu sync pages, %lu vCPUs, best of %d:\n",
 		       skew_pages, nr_root_vcpus + 1,
 		       rep + (rep < MAX_TIMING_REPS));
 	ksft_print_msg("  %.2f ms CPU behind %lu pages, %.2f behind %lu\n",
@@ -435,48 +421,32 @@ static void run_root_skew(void)
 		test_root_skew();
 }
 
-static void parse_opt(int opt, const char *arg)
-{
-	if (opt == 'n')
-		nr_pages = atoi_in_range("-n", arg, 1, unsync_max_pages());
-	else if (opt == 'r')
-		nr_root_vcpus =
-			atoi_in_range("-r", arg, 2, KVM_MAX_VCPUS_SELFTEST);
-	else
-		skew_only = true;
-}
-
-static void help(void)
-{
-	printf(" -n: shadow pages to build (1..%lu, default %d)\n"
-	       " -r: vCPUs holding %d roots each (2..%d, default %d)\n"
-	       " -s: only the root skew timing\n",
-	       unsync_max_pages(), DEFAULT_NR_PAGES, ROOTS_PER_VCPU,
-	       KVM_MAX_VCPUS_SELFTEST, DEFAULT_NR_ROOT_VCPUS);
-}
-
-static const struct shadow_mmu_args args = {
-	.opts = "n:r:s",
-	.usage = "[-n pages] [-r vcpus] [-s]",
-	.help = help,
-	.parse = parse_opt,
-	.modes = true,
-	.verbose = &verbose,
-};
-
 int main(int argc, char *argv[])
 {
+	struct shadow_mmu_opt opts[] = {
+		{ 'n', "pages", "shadow pages to build", &nr_pages, 1,
+		  unsync_max_pages() },
+		{ 'r', "vcpus",
+		  "vCPUs holding " __stringify(ROOTS_PER_VCPU) " roots each",
+		  &nr_root_vcpus, 2, KVM_MAX_VCPUS_SELFTEST },
+		{ 's', NULL, "only the root skew timing", .on = &skew_only },
+		unsync_mode_opt,
+		{ 'v', NULL, "print more detail", .on = &verbose },
+		{}
+	};
+	uint64_t max_vcpus;
 	struct zap_trace trace;
 
-	shadow_mmu_parse_args(argc, argv, &args);
+	shadow_mmu_parse_args(argc, argv, opts);
 	ksft_print_header();
 	shadow_mmu_require();
-	if (!nr_root_vcpus)
-		nr_root_vcpus = min(DEFAULT_NR_ROOT_VCPUS,
-				    (int)kvm_check_cap(KVM_CAP_MAX_VCPUS) - 1);
-	__TEST_REQUIRE(kvm_check_cap(KVM_CAP_MAX_VCPUS) > nr_root_vcpus,
-		       "KVM_CAP_MAX_VCPUS is %d, -r %d needs more",
-		       kvm_check_cap(KVM_CAP_MAX_VCPUS), nr_root_vcpus);
+	/* The default takes what KVM offers; a -r beyond it skips. */
+	max_vcpus = kvm_check_cap(KVM_CAP_MAX_VCPUS);
+	if (nr_root_vcpus == DEFAULT_NR_ROOT_VCPUS)
+		nr_root_vcpus = min(nr_root_vcpus, max_vcpus - 1);
+	__TEST_REQUIRE(max_vcpus > nr_root_vcpus,
+		       "KVM_CAP_MAX_VCPUS is %lu, -r %lu needs more", max_vcpus,
+		       nr_root_vcpus);
 	if (skew_only) {
 		ksft_set_plan(1);
 		run_root_skew();

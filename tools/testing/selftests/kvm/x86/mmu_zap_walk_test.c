@@ -546,19 +546,17 @@ static void test_teardown(struct zap_trace *t)
 	ksft_test_result_pass("%s: %lu zaps\n", what, c.zaps);
 }
 
-static const struct shadow_mmu_args args = {
-	.opts = "",
-	.usage = "",
-	.verbose = &verbose,
-	.verbose_help = "the order of the zaps and more detail",
-};
-
 int main(int argc, char *argv[])
 {
 	struct zap_trace trace;
+	struct shadow_mmu_opt opts[] = {
+		{ 'v', NULL, "print the order of the zaps and more detail",
+		  .on = &verbose },
+		{}
+	};
 	int i;
 
-	shadow_mmu_parse_args(argc, argv, &args);
+	shadow_mmu_parse_args(argc, argv, opts);
 	ksft_print_header();
 	/* The families are guest page tables: skips where KVM uses TDP. */
 	unsync_mode = UNSYNC_MODE_SHADOW;

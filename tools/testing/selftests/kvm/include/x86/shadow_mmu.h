@@ -125,15 +125,7 @@ extern enum unsync_mode unsync_mode;
  * Guest side: what a test's guest code calls.  The guest code runs at CPL3
  * (shadow mode) or as the L1 (nested mode), takes nr_pages as its argument
  * and signals its phases with GUEST_SYNC(); unsync_vm_build() runs it to
- * UNSYNC_STAGE_SHADOWED, then to UNSYNC_STAGE_UNSYNC.  For example:
- *
- *	unsync_guest_write_data(nr_pages);
- *	for (;;) {
- *		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
- *		unsync_guest_write_tables(nr_pages);
- *		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
- *		unsync_guest_check_data(nr_pages);
- *	}
+ * UNSYNC_STAGE_SHADOWED, then to UNSYNC_STAGE_UNSYNC.
  *
  * In nested mode the data is L2's: the data helpers run L2, on L1's page
  * tables, for one pass over it, and return once L2 has exited to L1.
@@ -149,6 +141,25 @@ void unsync_guest_write_data(uint64_t nr_pages);
 void unsync_guest_write_tables(uint64_t nr_pages);
 /* Assert that data page i holds UNSYNC_PATTERN(i), for every data page. */
 void unsync_guest_check_data(uint64_t nr_pages);
+/*
+ * The guest of the tests that only need unsync pages, as memstress has one
+ * for the dirty-log tests:
+ *
+ *	unsync_guest_write_data(nr_pages);
+ *	for (;;) {
+ *		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+ *		unsync_guest_write_tables(nr_pages);
+ *		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+ *		unsync_guest_check_data(nr_pages);
+ *	}
+ *
+ * It writes every data page, so that KVM shadows every data page table;
+ * then each time the host runs it, it writes one PTE of every data page
+ * table (KVM marks their shadow pages unsync) and reads every data page
+ * back, which rebuilds what the host zapped meanwhile (and under a shrunken
+ * pool makes KVM recycle as it goes).
+ */
+void unsync_guest_code(uint64_t nr_pages);
 
 /*
  * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM has
@@ -219,24 +230,27 @@ void vm_disable_slot_zap_all(struct kvm_vm *vm);
 void check_zapped_recycled(const struct zap_phase *p);
 
 /*
- * The command line every test shares.  The test's own options are @opts
- * (getopt letters), handed to @parse; the library adds -m shadow|nested
- * (@modes), -v (@verbose) and -h.  -h prints the usage and exits 0; an
- * unknown option, a bad value or a stray argument fails the test before it
- * opens /dev/kvm.
+ * A test's command line is a table of options, ended by an empty entry:
+ * -@flag N sets *@num to N, which must lie in [@min, @max]; -@flag S sets
+ * *@text to S; -@flag alone sets *@on.  The library adds -h, which prints
+ * the usage and exits 0; an unknown option, a bad value or a stray argument
+ * fails the test before it opens /dev/kvm.
  */
-struct shadow_mmu_args {
-	const char *opts; /* the test's own, e.g. "n:c:" */
-	const char *usage; /* their synopsis: "[-n pages] [-c cycles]" */
-	void (*help)(void); /* prints a line per own option */
-	void (*parse)(int opt, const char *arg);
-	bool modes; /* takes -m shadow|nested */
-	bool *verbose; /* takes -v, which sets *verbose */
-	const char *verbose_help; /* what -v prints; "more detail" if NULL */
+struct shadow_mmu_opt {
+	char flag;
+	const char *arg; /* what follows the flag in the usage: "pages" */
+	const char *help; /* "unsync shadow pages to build" */
+	uint64_t *num;
+	uint64_t min, max;
+	const char **text;
+	bool *on;
 };
 
+/* -m shadow|nested, for the tests that run in both modes. */
+extern const struct shadow_mmu_opt unsync_mode_opt;
+
 void shadow_mmu_parse_args(int argc, char *argv[],
-			   const struct shadow_mmu_args *args);
+			   const struct shadow_mmu_opt *opts);
 
 /* atoi_positive() for a flag that must also lie in [@min, @max]. */
 uint32_t atoi_in_range(const char *flag, const char *arg, uint32_t min,

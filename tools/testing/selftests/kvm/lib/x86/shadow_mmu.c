@@ -19,6 +19,13 @@
 #define SCRIBBLE_INDEX 256
 
 enum unsync_mode unsync_mode;
+static const char *unsync_mode_arg;
+const struct shadow_mmu_opt unsync_mode_opt = {
+	.flag = 'm',
+	.arg = "mode",
+	.help = "shadow or nested (default: what KVM can run)",
+	.text = &unsync_mode_arg,
+};
 
 static inline uint64_t data_gva(uint64_t i)
 {
@@ -112,6 +119,17 @@ void unsync_guest_write_tables(uint64_t nr_pages)
 		WRITE_ONCE(*(uint64_t *)(UNSYNC_ALIAS_GVA + i * PAGE_SIZE +
 					 SCRIBBLE_INDEX * 8),
 			   0);
+}
+
+void unsync_guest_code(uint64_t nr_pages)
+{
+	unsync_guest_write_data(nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_tables(nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(nr_pages);
+	}
 }
 
 /* IOPL 3 in RFLAGS: port I/O allowed at CPL3. */
@@ -509,15 +527,6 @@ static int shadow_paging_enabled(void)
 	return -1;
 }
 
-/* The probe's guest: one unsync page, made as the tests' guests make them. */
-static void probe_guest_code(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-	unsync_guest_write_tables(nr_pages);
-	GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-}
-
 /*
  * Where the host does not name its paging mode, build one unsync page: only
  * a KVM that shadows guest page tables can have one.
@@ -529,7 +538,7 @@ static bool probe_shadow_paging(void)
 	uint64_t unsync;
 
 	unsync_mode = UNSYNC_MODE_SHADOW;
-	uvm = unsync_vm_create(1, probe_guest_code);
+	uvm = unsync_vm_create(1, unsync_guest_code);
 	unsync_vm_build(uvm);
 	unsync = zap_vm_stat(uvm->vm, mmu_unsync);
 	unsync_vm_free(uvm);
@@ -618,49 +627,58 @@ void check_zapped_recycled(const struct zap_phase *p)
 		    p->name, zapped, recycled);
 }
 
-static void print_usage(const char *name, const struct shadow_mmu_args *a)
+static void print_usage(const char *name, const struct shadow_mmu_opt *opts)
 {
-	printf("usage: %s%s%s%s%s [-h]\n", name, *a->usage ? " " : "", a->usage,
-	       a->modes ? " [-m mode]" : "", a->verbose ? " [-v]" : "");
-	if (a->help)
-		a->help();
-	if (a->modes)
-		printf(" -m: shadow or nested (default: what KVM can run)\n");
-	if (a->verbose)
-		printf(" -v: print %s\n",
-		       a->verbose_help ? a->verbose_help : "more detail");
+	const struct shadow_mmu_opt *o;
+
+	printf("usage: %s", name);
+	for (o = opts; o->flag; o++)
+		printf(o->arg ? " [-%c %s]" : " [-%c]", o->flag, o->arg);
+	printf(" [-h]\n");
+	for (o = opts; o->flag; o++) {
+		printf(" -%c: %s", o->flag, o->help);
+		if (o->num)
+			printf(" (%lu..%lu, default %lu)", o->min, o->max,
+			       *o->num);
+		else if (o->text && *o->text)
+			printf(" (default %s)", *o->text);
+		printf("\n");
+	}
 }
 
 void shadow_mmu_parse_args(int argc, char *argv[],
-			   const struct shadow_mmu_args *args)
+			   const struct shadow_mmu_opt *opts)
 {
-	char opts[32];
-	int opt;
+	const struct shadow_mmu_opt *o;
+	char flags[32] = "h";
+	int opt, n = 1;
 
-	snprintf(opts, sizeof(opts), "%s%s%sh", args->opts,
-		 args->modes ? "m:" : "", args->verbose ? "v" : "");
-	while ((opt = getopt(argc, argv, opts)) != -1) {
-		switch (opt) {
-		case 'm':
-			unsync_mode_parse(optarg);
-			break;
-		case 'v':
-			*args->verbose = true;
-			break;
-		case 'h':
-			print_usage(argv[0], args);
-			exit(KSFT_PASS);
-		case '?':
-			print_usage(argv[0], args);
-			exit(KSFT_FAIL);
-		default:
-			args->parse(opt, optarg);
+	for (o = opts; o->flag && n < sizeof(flags) - 2; o++) {
+		flags[n++] = o->flag;
+		if (o->arg)
+			flags[n++] = ':';
+	}
+	while ((opt = getopt(argc, argv, flags)) != -1) {
+		for (o = opts; o->flag && o->flag != opt; o++)
+			;
+		if (!o->flag) {
+			print_usage(argv[0], opts);
+			exit(opt == 'h' ? KSFT_PASS : KSFT_FAIL);
 		}
+		if (o->num)
+			*o->num = atoi_in_range((char[]){ '-', opt, 0 }, optarg,
+						o->min, o->max);
+		else if (o->text)
+			*o->text = optarg;
+		else
+			*o->on = true;
 	}
 	if (optind < argc) {
-		print_usage(argv[0], args);
+		print_usage(argv[0], opts);
 		exit(KSFT_FAIL);
 	}
+	if (unsync_mode_arg)
+		unsync_mode_parse(unsync_mode_arg);
 }
 
 uint32_t atoi_in_range(const char *flag, const char *arg, uint32_t min,
