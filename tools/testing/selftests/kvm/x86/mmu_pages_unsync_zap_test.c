@@ -172,7 +172,7 @@ static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
 	 * in guest mode on another CPU, so only the request is asserted.
 	 */
 	TEST_ASSERT(!zapped || flush_requests >= 1,
-		    "shrink to %lu: zapped %lu, remote_tlb_flush_requests +0",
+		    "shrink to %lu: zapped %lu, no remote TLB flush requested",
 		    goal, zapped);
 
 	if (zap_stats_in_use(&p.before) > goal) {
@@ -334,7 +334,7 @@ static void check_write_flooding(void)
 		    "flood: mmu_shadow_zapped +%lu, expected 1",
 		    flood.delta.mmu_shadow_zapped);
 	TEST_ASSERT(flood.delta.remote_tlb_flush_requests >= 1,
-		    "flood: zapped %lu, remote_tlb_flush_requests +0",
+		    "flood: zapped %lu, no remote TLB flush requested",
 		    flood.delta.mmu_shadow_zapped);
 	ksft_test_result_pass("write flooding zaps a level-2 table once\n");
 
@@ -346,7 +346,7 @@ static void check_write_flooding(void)
 	 * none is emulated.
 	 */
 	TEST_ASSERT(after.delta.mmu_pte_write == ctl.delta.mmu_pte_write,
-		    "after flood: mmu_pte_write +%lu, control +%lu",
+		    "after flood: mmu_pte_write +%lu, expected +%lu (control)",
 		    after.delta.mmu_pte_write, ctl.delta.mmu_pte_write);
 	TEST_ASSERT_EQ(after.delta.mmu_flooded, 0);
 	TEST_ASSERT_EQ(after.delta.mmu_shadow_zapped, 0);
@@ -409,6 +409,9 @@ static void check_freed_memory(void)
 	/* Quirk on: every shadow page goes, the active root once dropped. */
 	memslot_hide(uvm->vm, UNSYNC_DATA_SLOT);
 	zap_phase_end(uvm->vm, &delete);
+	TEST_ASSERT(delete.delta.mmu_shadow_zapped,
+		    "delete data slot: zapped 0, expected the %lu in use",
+		    zap_stats_in_use(&delete.before));
 	check_freed(&m, "delete data slot", rebuilt, zap_memcg_usage(&m),
 		    delete.delta.mmu_shadow_zapped - 1);
 	memslot_restore(uvm->vm, UNSYNC_DATA_SLOT);

@@ -55,9 +55,9 @@ struct zap_counts {
 	uint64_t past_budget; /* top-level zaps after the walk had enough */
 };
 
-/* Skips the test (exit 4) without a tracefs that has the kvmmmu events. */
 /* A tracefs with the kvmmmu events is there (root, tracefs mounted). */
 bool zap_trace_available(void);
+/* Skips the test (exit 4) without a tracefs that has the kvmmmu events. */
 void zap_trace_open(struct zap_trace *t);
 void zap_trace_clear(struct zap_trace *t);
 /* Summarise the zaps captured since zap_trace_clear(), then clear. */

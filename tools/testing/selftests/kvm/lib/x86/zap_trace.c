@@ -44,10 +44,11 @@ static struct {
  * A file of the instance that is open keeps it busy: rmdir() of the
  * instance fails with EBUSY.  So tracefs files are only open with the
  * asynchronous fatal signals blocked (their handler runs after the close),
- * and zap_trace_cleanup() closes the one a failed assertion left open.
+ * and zap_trace_cleanup() closes the one a failed assertion left open
+ * (it runs in a signal handler, hence READ_ONCE()/WRITE_ONCE()).
  */
 static const int async_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-static int busy_fd = -1;
+static sig_atomic_t busy_fd = -1;
 
 /*
  * A descriptor kept for the cleanup, which needs one even when the test
@@ -73,7 +74,7 @@ static FILE *tracefs_fopen(const char *path, sigset_t *old)
 	block_async_signals(old);
 	f = fopen(path, "r");
 	if (f)
-		busy_fd = fileno(f);
+		WRITE_ONCE(busy_fd, fileno(f));
 	else
 		sigprocmask(SIG_SETMASK, old, NULL);
 	return f;
@@ -81,7 +82,7 @@ static FILE *tracefs_fopen(const char *path, sigset_t *old)
 
 static void tracefs_fclose(FILE *f, const sigset_t *old)
 {
-	busy_fd = -1;
+	WRITE_ONCE(busy_fd, -1);
 	fclose(f);
 	sigprocmask(SIG_SETMASK, old, NULL);
 }
@@ -95,11 +96,11 @@ static int write_file(const char *path, const char *val, bool append)
 	fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
 	if (fd < 0)
 		return -errno;
-	busy_fd = fd;
+	WRITE_ONCE(busy_fd, fd);
 	r = write(fd, val, len);
 	if (r < 0)
 		r = -errno;
-	busy_fd = -1;
+	WRITE_ONCE(busy_fd, -1);
 	close(fd);
 	return r == len ? 0 : r < 0 ? r : -EIO;
 }
@@ -161,9 +162,9 @@ static void zap_trace_cleanup(void)
 	block_async_signals(&old);
 	if (cleanup.armed) {
 		cleanup.armed = 0;
-		if (busy_fd >= 0)
-			close(busy_fd);
-		busy_fd = -1;
+		if (READ_ONCE(busy_fd) >= 0)
+			close(READ_ONCE(busy_fd));
+		WRITE_ONCE(busy_fd, -1);
 		if (spare_fd >= 0)
 			close(spare_fd);
 		spare_fd = -1;
