@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * A memory cgroup of the test's own: see zap_memcg.h.  A test that is
- * killed leaves its cgroup behind (named for its pid); the next run removes
- * those of pids that are gone.
+ * A memory cgroup of the test's own: see zap_memcg.h.  The test leaves it
+ * at exit and on SIGINT, SIGTERM, SIGHUP and SIGQUIT; one killed outright
+ * leaves it behind, and a later run removes it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,9 +19,19 @@
 #include "zap_memcg.h"
 
 #define MEMCG_CHARGE_BATCH 64
+#define MEMCG_PREFIX "kvm_zap_selftest_"
 
-static struct zap_memcg *entered_memcg;
+static const int async_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static struct sigaction old_actions[ARRAY_SIZE(async_signals)];
 
+/* What leaving takes, written out before, for the signal handler. */
+static struct {
+	struct zap_memcg *m;
+	char parent_procs[640];
+	char pid[16];
+} entered;
+
+/* Write @val to @path; 0 or -errno.  Async-signal-safe. */
 static int write_file(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY), r;
@@ -135,39 +145,63 @@ static bool memcg_find_parent(struct zap_memcg *m, bool v2)
 	if (!file_has_word(path, "memory"))
 		return false;
 	/* A v2 child has the controller only if its parent passes it on. */
+	/*
+	 * This stays on after the test: undoing it would take the controller
+	 * from every other child, the test's other instances among them.
+	 */
 	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", m->parent);
 	write_file(path, "+memory");
 	return true;
 }
 
+/* Back into the parent, and remove the cgroup.  Async-signal-safe. */
 void zap_memcg_leave(void)
 {
-	struct zap_memcg *m = entered_memcg;
-	char path[640], pid[16];
+	struct zap_memcg *m = entered.m;
 
 	if (!m)
 		return;
-	entered_memcg = NULL;
-	snprintf(path, sizeof(path), "%s/cgroup.procs", m->parent);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	write_file(path, pid);
+	entered.m = NULL;
+	write_file(entered.parent_procs, entered.pid);
 	rmdir(m->dir);
 }
 
-/* A killed test leaves its cgroup behind: remove those of dead pids. */
+static void memcg_signal(int sig)
+{
+	int i;
+
+	zap_memcg_leave();
+	for (i = 0; i < ARRAY_SIZE(async_signals); i++)
+		if (async_signals[i] == sig)
+			sigaction(sig, &old_actions[i], NULL);
+	raise(sig);
+}
+
+/* The inode of our pid namespace, 0 if unknown. */
+static unsigned long pid_ns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) ? 0 : st.st_ino;
+}
+
+/*
+ * A test killed outright leaves its cgroup behind, named for its pid and
+ * pid namespace.  One of our namespace whose pid no process has (ESRCH) is
+ * gone; in another namespace the pid proves nothing, so its cgroup stays.
+ * Besides, the kernel refuses to remove a cgroup that has a task (EBUSY).
+ */
 static void memcg_remove_stale(struct zap_memcg *m)
 {
-	static const char prefix[] = "kvm_zap_selftest_";
+	unsigned long ns, our_ns = pid_ns();
 	char path[1024];
 	struct dirent *de;
 	DIR *d = opendir(m->parent);
-	int pid;
+	int n, pid;
 
 	while (d && (de = readdir(d))) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)))
-			continue;
-		pid = atoi(de->d_name + strlen(prefix));
-		if (pid <= 0 || !kill(pid, 0) || errno == EPERM)
+		n = sscanf(de->d_name, MEMCG_PREFIX "ns%lu_pid%d", &ns, &pid);
+		if (n != 2 || ns != our_ns || !kill(pid, 0) || errno != ESRCH)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", m->parent, de->d_name);
 		if (!rmdir(path))
@@ -181,9 +215,10 @@ static void memcg_remove_stale(struct zap_memcg *m)
 /* Move the test into a memory cgroup of its own; NULL and why if none. */
 const char *zap_memcg_enter(struct zap_memcg *m)
 {
-	char path[640], pid[16];
+	struct sigaction sa = { .sa_handler = memcg_signal };
+	char path[640];
 	bool v2;
-	int r;
+	int i, r;
 
 	v2 = memcg_find_parent(m, true);
 	if (!v2 && !memcg_find_parent(m, false))
@@ -192,8 +227,9 @@ const char *zap_memcg_enter(struct zap_memcg *m)
 	m->slack = 2ULL * MEMCG_CHARGE_BATCH * PAGE_SIZE *
 		   sysconf(_SC_NPROCESSORS_ONLN);
 	memcg_remove_stale(m);
-	snprintf(m->dir, sizeof(m->dir), "%s/kvm_zap_selftest_%d", m->parent,
-		 getpid());
+	/* The pid and its namespace make the name unique. */
+	snprintf(m->dir, sizeof(m->dir), "%s/" MEMCG_PREFIX "ns%lu_pid%d",
+		 m->parent, pid_ns(), getpid());
 	if (mkdir(m->dir, 0755))
 		return "cannot create a memory cgroup (mkdir failed)";
 	snprintf(path, sizeof(path), "%s/%s", m->dir, m->usage);
@@ -202,13 +238,21 @@ const char *zap_memcg_enter(struct zap_memcg *m)
 		return "the new cgroup has no memory controller";
 	}
 	snprintf(path, sizeof(path), "%s/cgroup.procs", m->dir);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	r = write_file(path, pid);
+	snprintf(entered.pid, sizeof(entered.pid), "%d", getpid());
+	snprintf(entered.parent_procs, sizeof(entered.parent_procs),
+		 "%s/cgroup.procs", m->parent);
+	r = write_file(path, entered.pid);
 	if (r) {
 		rmdir(m->dir);
 		return "cannot move the test into its memory cgroup";
 	}
-	entered_memcg = m;
+	entered.m = m;
 	atexit(zap_memcg_leave);
+	/* A signal the test was started to ignore stays ignored. */
+	for (i = 0; i < ARRAY_SIZE(async_signals); i++) {
+		sigaction(async_signals[i], NULL, &old_actions[i]);
+		if (old_actions[i].sa_handler != SIG_IGN)
+			sigaction(async_signals[i], &sa, NULL);
+	}
 	return NULL;
 }
