@@ -54,6 +54,10 @@
 
 #define TIMING_REPS 5
 
+/* The pool shrunk below the live roots: 129 of them, the minimum is 64. */
+#define ROOTS_OVER_POOL_VCPUS 32
+#define ROOTS_OVER_POOL_PAGES 256
+
 /*
  * The root skew shrinks at least this many sync pages, so that the walk
  * past the roots, which a correct kernel makes once, is small beside the
@@ -244,16 +248,26 @@ static void test_unsync_pages(struct zap_trace *t)
 /* Root vCPUs stop here rather than in a ucall: see DEFAULT_NR_ROOT_VCPUS. */
 #define ROOTS_DONE_PORT 0x80
 
-/* CPL0: load copies of the top-level table, each becoming a live root. */
+/*
+ * CPL0: load copies of the top-level table, each becoming a live root, and
+ * again each time the host runs the vCPU.
+ */
 static void root_guest_code(uint64_t cr3_0, uint64_t cr3_1, uint64_t cr3_2,
 			    uint64_t cr3_3)
 {
 	uint64_t cr3[ROOTS_PER_VCPU] = { cr3_0, cr3_1, cr3_2, cr3_3 };
 	int i;
 
-	for (i = 0; i < ROOTS_PER_VCPU; i++)
-		asm volatile("mov %0, %%cr3" : : "r"(cr3[i]) : "memory");
-	asm volatile("outb %%al, %%dx" : : "a"(0), "d"(ROOTS_DONE_PORT));
+	for (;;) {
+		for (i = 0; i < ROOTS_PER_VCPU; i++)
+			asm volatile("mov %0, %%cr3"
+				     :
+				     : "r"(cr3[i])
+				     : "memory");
+		asm volatile("outb %%al, %%dx"
+			     :
+			     : "a"(0), "d"(ROOTS_DONE_PORT));
+	}
 }
 
 /* Raise RLIMIT_NOFILE to @nr_fds if it is lower; never lower it. */
@@ -408,13 +422,109 @@ static void test_root_skew(void)
 	ksft_test_result_pass("root skew ratio %.2f\n", ratio);
 }
 
+/* Run a root vCPU once more: true if it got to ROOTS_DONE_PORT. */
+static bool root_vcpu_rerun(struct kvm_vcpu *vcpu)
+{
+	int r = _vcpu_run(vcpu);
+
+	/*
+	 * The one error a vCPU may get for want of shadow pages is ENOSPC
+	 * (make_mmu_pages_available() found nothing to recycle).
+	 */
+	TEST_ASSERT(!r || errno == ENOSPC,
+		    "vCPU %u: KVM_RUN failed, errno %d, expected 0 or ENOSPC",
+		    vcpu->id, errno);
+	if (r)
+		return false;
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	TEST_ASSERT_EQ(vcpu->run->io.port, ROOTS_DONE_PORT);
+	return true;
+}
+
+/*
+ * Shrink the pool below the live roots of the root vCPUs: KVM cannot zap a
+ * root a vCPU holds (kvm_mmu_zap_oldest_mmu_pages() skips pages with a
+ * root_count), so it zaps every other page and the pool stays over its
+ * goal.  A vCPU that then needs a shadow page finds none to recycle, and
+ * make_mmu_pages_available() fails its KVM_RUN with ENOSPC rather than
+ * grow the pool further; a vCPU that needs none runs.  Raised again, the
+ * goal lets every vCPU run.
+ */
+static void test_roots_over_pool(void)
+{
+	int ran = 0, nospc = 0;
+	struct kvm_vcpu *vcpu;
+	struct zap_stats runs;
+	uint64_t roots, in_use;
+	struct zap_phase p;
+	struct skew_vm s;
+	struct kvm_vm *vm;
+
+	skew_vm_create(&s, ROOTS_OVER_POOL_PAGES, ROOTS_OVER_POOL_VCPUS, false);
+	vm = s.uvm->vm;
+	vcpu_run_to_sync(s.uvm->vcpu, UNSYNC_STAGE_SHADOWED);
+	/* Each root vCPU's current root and the 3 it caches, and vCPU 0's. */
+	roots = ROOTS_PER_VCPU * ROOTS_OVER_POOL_VCPUS + 1;
+
+	zap_phase_begin(vm, &p, "shrink below the live roots");
+	set_nr_mmu_pages(vm, KVM_MIN_ALLOC_MMU_PAGES);
+	zap_phase_end(vm, &p);
+	in_use = zap_stats_in_use(&p.after);
+	ksft_print_msg("pool below the roots: goal %d, %lu live roots\n",
+		       KVM_MIN_ALLOC_MMU_PAGES, roots);
+	ksft_print_msg("  in use %lu -> %lu, zapped %lu\n",
+		       zap_stats_in_use(&p.before), in_use,
+		       p.delta.mmu_shadow_zapped);
+	/*
+	 * Every zapped page was recycled (a live root zapped would count in
+	 * mmu_shadow_zapped only), and the walk went past the roots and
+	 * zapped every other page.
+	 */
+	check_zapped_recycled(&p);
+	TEST_ASSERT(in_use == roots,
+		    "%lu pages in use, expected the %lu live roots", in_use,
+		    roots);
+
+	list_for_each_entry(vcpu, &vm->vcpus, list) {
+		if (vcpu == s.uvm->vcpu)
+			continue;
+		if (root_vcpu_rerun(vcpu))
+			ran++;
+		else
+			nospc++;
+	}
+	zap_stats_read(vm, &runs, "after the runs");
+	ksft_print_msg("  %d vCPUs ran, %d got ENOSPC; in use %lu -> %lu\n",
+		       ran, nospc, in_use, zap_stats_in_use(&runs));
+	/* With none available, no vCPU may add a page to the pool. */
+	TEST_ASSERT(zap_stats_in_use(&runs) <= in_use,
+		    "%lu pages in use after the runs, %lu before, goal %d",
+		    zap_stats_in_use(&runs), in_use, KVM_MIN_ALLOC_MMU_PAGES);
+
+	set_nr_mmu_pages(vm, s.pool);
+	list_for_each_entry(vcpu, &vm->vcpus, list)
+		TEST_ASSERT(vcpu == s.uvm->vcpu || root_vcpu_rerun(vcpu),
+			    "vCPU %u: ENOSPC with the pool back at %lu",
+			    vcpu->id, s.pool);
+	vcpu_run_to_sync(s.uvm->vcpu, UNSYNC_STAGE_SHADOWED);
+	unsync_vm_free(s.uvm);
+	ksft_test_result_pass("pool below %lu roots: %d ran, %d ENOSPC\n",
+			      roots, ran, nospc);
+}
+
 /*
  * The root vCPUs load copies of the guest's top-level table; in nested mode
  * those roots would be L1's TDP roots, not shadow pages.
  */
-static void run_root_skew(void)
+static void run_roots(bool skew_only)
 {
-	if (unsync_mode == UNSYNC_MODE_NESTED)
+	bool nested = unsync_mode == UNSYNC_MODE_NESTED;
+
+	if (!skew_only && nested)
+		ksft_test_result_skip("pool below roots: shadow mode only\n");
+	else if (!skew_only)
+		test_roots_over_pool();
+	if (nested)
 		ksft_test_result_skip("root skew: shadow mode only\n");
 	else
 		test_root_skew();
@@ -448,18 +558,18 @@ int main(int argc, char *argv[])
 		       nr_root_vcpus);
 	if (skew_only) {
 		ksft_set_plan(1);
-		run_root_skew();
+		run_roots(true);
 		ksft_finished();
 	}
 
-	/* Sync pages, unsync pages, the root skew. */
-	ksft_set_plan(1 + UNSYNC_RESULTS + 1);
+	/* Sync pages, unsync pages, the roots over the pool, the root skew. */
+	ksft_set_plan(1 + UNSYNC_RESULTS + 2);
 	if (!zap_trace_available()) {
 		/* The zaps need tracefs; the timing does not. */
 		ksft_test_result_skip("sync pages: needs tracefs and root\n");
 		ksft_test_result_skip("unsync pages: no tracefs\n");
 		ksft_test_result_skip("restarts: no tracefs\n");
-		run_root_skew();
+		run_roots(false);
 		ksft_finished();
 	}
 
@@ -473,7 +583,7 @@ int main(int argc, char *argv[])
 
 	test_sync_pages(&trace);
 	test_unsync_pages(&trace);
-	run_root_skew();
+	run_roots(false);
 
 	zap_trace_close(&trace);
 	ksft_finished();
