@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"
@@ -52,6 +53,12 @@ static const struct slot_op slot_ops[] = {
 	{ "delete page-table slot with CR3", UNSYNC_PT_SLOT, false, true },
 	{ "move page-table slot with CR3", UNSYNC_PT_SLOT, true, true },
 };
+
+/*
+ * A rebuild takes ~0.1 s at N = 1024 under QEMU: a vCPU that has not made
+ * it in 30 s, plus a second per 1024 pages, is stuck.
+ */
+#define REBUILD_TIMEOUT_S(n) (30 + (n) / 1024)
 
 static uint64_t nr_pages = DEFAULT_NR_PAGES;
 static uint64_t nr_rounds = DEFAULT_NR_ROUNDS;
@@ -328,9 +335,13 @@ static double run_round(const struct slot_op *op, bool zap_all, int round)
 	 * The guest re-reads every data page and finds its pattern.  Where
 	 * the vCPU's root was zapped in use, KVM marked it invalid and asked
 	 * the vCPU to drop it (KVM_REQ_MMU_FREE_OBSOLETE_ROOTS): the vCPU must
-	 * load a new root from CR3, or fault through the dead one forever.
+	 * load a new root from CR3, or fault through the dead one forever:
+	 * the alarm turns that into a failure (SIGALRM) long before the
+	 * runner's timeout.
 	 */
+	alarm(REBUILD_TIMEOUT_S(nr_pages));
 	unsync_vm_build(uvm);
+	alarm(0);
 
 	unsync_vm_free(uvm);
 	return p.ms;
