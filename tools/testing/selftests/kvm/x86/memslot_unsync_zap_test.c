@@ -17,6 +17,8 @@
  * VM, so that the pages in use are known exactly (no root has been zapped
  * yet).
  */
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,6 +373,111 @@ static const char *why_skip(const struct slot_op *op, bool zap_all)
 /* Each slot operation runs with the zap-all quirk on, then off. */
 static const bool zap_all_quirk[] = { true, false };
 
+/*
+ * Another vCPU reading data page 0 while the host deletes the data slot:
+ * the host sets reader_slot_gone once KVM_SET_USER_MEMORY_REGION returned,
+ * and the reader's MMIO reads then return READER_MMIO_VALUE.
+ */
+#define READER_MMIO_VALUE 0xdead
+static bool reader_slot_gone;
+static uint64_t reader_reads;
+
+static void reader_guest_code(void)
+{
+	uint64_t val;
+	bool gone;
+
+	for (;;) {
+		gone = READ_ONCE(reader_slot_gone);
+		val = READ_ONCE(*(uint64_t *)UNSYNC_DATA_GVA);
+		if (val == READER_MMIO_VALUE)
+			break;
+		/*
+		 * The delete zapped or unmapped every mapping of the slot and
+		 * flushed every vCPU's TLB before it returned: a read that
+		 * comes after the flag and still finds the data went through
+		 * a stale translation.
+		 */
+		__GUEST_ASSERT(!gone && val == UNSYNC_PATTERN(0),
+			       "read 0x%lx after the delete (read %lu)", val,
+			       reader_reads);
+		WRITE_ONCE(reader_reads, reader_reads + 1);
+	}
+	GUEST_DONE();
+}
+
+static void *reader_run(void *arg)
+{
+	uint64_t val = READER_MMIO_VALUE;
+	struct kvm_vcpu *vcpu = arg;
+	struct ucall uc;
+
+	for (;;) {
+		vcpu_run(vcpu);
+		if (vcpu->run->exit_reason == KVM_EXIT_MMIO) {
+			TEST_ASSERT_EQ(vcpu->run->mmio.phys_addr,
+				       UNSYNC_DATA_GPA);
+			memcpy(vcpu->run->mmio.data, &val, sizeof(val));
+			continue;
+		}
+		switch (get_ucall(vcpu, &uc)) {
+		case UCALL_DONE:
+			return NULL;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+		default:
+			TEST_FAIL("reader: unexpected exit %s",
+				  exit_reason_str(vcpu->run->exit_reason));
+		}
+	}
+}
+
+/*
+ * While vCPU 1 reads the data, delete the data slot under it: once the
+ * delete has returned, vCPU 1 must not read the data any more (every read
+ * exits to the host as MMIO).  Under QEMU (one CPU, whose TLB TCG flushes
+ * at every VM exit) this cannot fail; on a host with more than one CPU a
+ * missing remote TLB flush shows here as a stale read.
+ */
+static void test_reader_vcpu(bool zap_all)
+{
+	const char *quirk = zap_all ? "on" : "off", *why_not = NULL;
+	struct kvm_vcpu *reader;
+	struct unsync_vm *uvm;
+	pthread_t thread;
+	uint64_t *reads;
+	bool *gone;
+
+	if (unsync_mode == UNSYNC_MODE_NESTED)
+		why_not = "shadow mode only";
+	else if (!zap_all && !slot_zap_all_can_disable())
+		why_not = "not supported";
+	if (why_not) {
+		ksft_test_result_skip("reader vCPU, quirk %s: %s\n", quirk,
+				      why_not);
+		return;
+	}
+	uvm = __unsync_vm_create(nr_pages, 1, unsync_guest_code);
+	if (!zap_all)
+		vm_disable_slot_zap_all(uvm->vm);
+	reader = vm_vcpu_add(uvm->vm, 1, reader_guest_code);
+	gone = addr_gva2hva(uvm->vm, (vm_vaddr_t)&reader_slot_gone);
+	reads = addr_gva2hva(uvm->vm, (vm_vaddr_t)&reader_reads);
+	unsync_vm_build(uvm);
+
+	pthread_create(&thread, NULL, reader_run, reader);
+	while (READ_ONCE(*reads) < 1000)
+		sched_yield();
+	memslot_hide(uvm->vm, UNSYNC_DATA_SLOT);
+	WRITE_ONCE(*gone, true);
+	pthread_join(thread, NULL);
+	ksft_print_msg("reader vCPU, quirk %s: %lu reads before the delete\n",
+		       quirk, READ_ONCE(*reads));
+	memslot_restore(uvm->vm, UNSYNC_DATA_SLOT);
+	unsync_vm_free(uvm);
+	ksft_test_result_pass("reader vCPU, quirk %s: no stale read\n", quirk);
+}
+
 static void run_op(const struct slot_op *op, bool zap_all)
 {
 	const char *why_not = why_skip(op, zap_all);
@@ -404,10 +511,12 @@ int main(int argc, char *argv[])
 	shadow_mmu_parse_args(argc, argv, opts);
 	ksft_print_header();
 	shadow_mmu_require();
-	ksft_set_plan(ARRAY_SIZE(zap_all_quirk) * ARRAY_SIZE(slot_ops));
+	ksft_set_plan(ARRAY_SIZE(zap_all_quirk) * (ARRAY_SIZE(slot_ops) + 1));
 
-	for (q = 0; q < ARRAY_SIZE(zap_all_quirk); q++)
+	for (q = 0; q < ARRAY_SIZE(zap_all_quirk); q++) {
 		for (i = 0; i < ARRAY_SIZE(slot_ops); i++)
 			run_op(&slot_ops[i], zap_all_quirk[q]);
+		test_reader_vcpu(zap_all_quirk[q]);
+	}
 	ksft_finished();
 }
