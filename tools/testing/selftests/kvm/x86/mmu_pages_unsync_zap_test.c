@@ -49,11 +49,6 @@ static uint64_t nr_pages = DEFAULT_NR_PAGES;
 static uint64_t nr_cycles = DEFAULT_NR_CYCLES;
 static bool verbose;
 
-/*
- * The guest is unsync_guest_code(): it writes every data page, then each time
- * the host runs it writes one PTE of every data page table (KVM marks their
- * shadow pages unsync) and reads every data page back.
- */
 /* Let the guest write its page tables again, under whatever pool is set. */
 static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 {

@@ -37,11 +37,6 @@ struct perf_row {
 
 static const char *sizes_arg = DEFAULT_SIZES;
 
-/*
- * The guest is unsync_guest_code(): it writes every data page, then each time
- * the host runs it writes one PTE of every data page table (KVM marks their
- * shadow pages unsync) and reads every data page back.
- */
 static double timed_build(struct unsync_vm *uvm)
 {
 	struct zap_phase p;
@@ -115,7 +110,7 @@ int main(int argc, char *argv[])
 	struct shadow_mmu_opt opts[] = {
 		{ 'n', "pages,pages,...", "sizes to measure",
 		  .text = &sizes_arg },
-		{ 'L', NULL, "also 262144 pages (" LARGE_SIZES ")",
+		{ 'L', NULL, "measure " LARGE_SIZES " (instead of -n)",
 		  .on = &large },
 		{}
 	};

@@ -392,8 +392,11 @@ static void test_root_skew(void)
 	double ratio;
 	int rep;
 
-	/* One fd per vCPU of both VMs, and room for the rest. */
-	raise_files_rlimit(2 * nr_root_vcpus + 256);
+	/*
+	 * Up to two fds per vCPU (7.3's libkvm keeps each vCPU's stats fd
+	 * open) of both VMs, and room for the rest.
+	 */
+	raise_files_rlimit(4 * nr_root_vcpus + 256);
 	skew_vm_create(&few, skew_pages, nr_root_vcpus, true);
 	skew_vm_create(&many, skew_pages, nr_root_vcpus, false);
 	for (rep = 0; rep < MAX_TIMING_REPS; rep++) {
@@ -442,13 +445,15 @@ static bool root_vcpu_rerun(struct kvm_vcpu *vcpu)
 }
 
 /*
- * Shrink the pool below the live roots of the root vCPUs: KVM cannot zap a
- * root a vCPU holds (kvm_mmu_zap_oldest_mmu_pages() skips pages with a
- * root_count), so it zaps every other page and the pool stays over its
- * goal.  A vCPU that then needs a shadow page finds none to recycle, and
- * make_mmu_pages_available() fails its KVM_RUN with ENOSPC rather than
- * grow the pool further; a vCPU that needs none runs.  Raised again, the
- * goal lets every vCPU run.
+ * Shrink the pool below the live roots of the root vCPUs.  The budgeted
+ * walk, kvm_mmu_zap_oldest_mmu_pages(), steps over live roots (zapping one
+ * would only make its vCPU build it again), so it zaps every other page,
+ * and kvm_mmu_change_mmu_pages() settles for the pages it could not zap:
+ * no page is available.  A vCPU that then needs a shadow page finds none
+ * to recycle, and make_mmu_pages_available() fails its KVM_RUN with ENOSPC
+ * rather than grow the pool (stock KVM: every root vCPU, as every page
+ * under the roots is gone); a KVM may also run a vCPU on what it has (the
+ * PVM host).  Raised again, the goal lets every vCPU run.
  */
 static void test_roots_over_pool(void)
 {
@@ -478,12 +483,13 @@ static void test_roots_over_pool(void)
 	/*
 	 * Every zapped page was recycled (a live root zapped would count in
 	 * mmu_shadow_zapped only), and the walk went past the roots and
-	 * zapped every other page.
+	 * zapped every other page.  (Stock KVM keeps all of them, the three
+	 * cached roots of each vCPU too: in use == live roots.)
 	 */
 	check_zapped_recycled(&p);
-	TEST_ASSERT(in_use == roots,
-		    "%lu pages in use, expected the %lu live roots", in_use,
-		    roots);
+	TEST_ASSERT(in_use <= roots,
+		    "%lu pages in use, expected <= the %lu live roots",
+		    in_use, roots);
 
 	list_for_each_entry(vcpu, &vm->vcpus, list) {
 		if (vcpu == s.uvm->vcpu)

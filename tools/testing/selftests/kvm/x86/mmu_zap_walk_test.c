@@ -503,10 +503,12 @@ static void test_memslot(struct zap_trace *t, bool move)
 }
 
 /*
- * The zaps when the VM goes away.  libkvm's kvm_vm_free() deletes every
+ * The zaps when the VM goes away.  6.12's kvm_vm_free() deletes every
  * memslot before it closes the VM, so with the zap-all quirk on the first
  * delete zaps every page through the walk over obsolete pages, and
- * kvm_mmu_zap_all() at the VM's release finds none left but the root.
+ * kvm_mmu_zap_all() at the VM's release finds none left but the root;
+ * 7.3's only closes the VM, and kvm_mmu_zap_all() zaps them all.  Either
+ * way each page in use is zapped once.
  */
 static void test_teardown(struct zap_trace *t)
 {

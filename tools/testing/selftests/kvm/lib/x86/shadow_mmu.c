@@ -653,7 +653,8 @@ void shadow_mmu_parse_args(int argc, char *argv[],
 	char flags[32] = "h";
 	int opt, n = 1;
 
-	for (o = opts; o->flag && n < sizeof(flags) - 2; o++) {
+	for (o = opts; o->flag; o++) {
+		TEST_ASSERT(n + 2 < sizeof(flags), "Too many options");
 		flags[n++] = o->flag;
 		if (o->arg)
 			flags[n++] = ':';
