@@ -488,8 +488,8 @@ static void test_roots_over_pool(void)
 	 */
 	check_zapped_recycled(&p);
 	TEST_ASSERT(in_use <= roots,
-		    "%lu pages in use, expected <= the %lu live roots",
-		    in_use, roots);
+		    "%lu pages in use, expected <= the %lu live roots", in_use,
+		    roots);
 
 	list_for_each_entry(vcpu, &vm->vcpus, list) {
 		if (vcpu == s.uvm->vcpu)
