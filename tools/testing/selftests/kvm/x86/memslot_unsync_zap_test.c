@@ -351,10 +351,7 @@ static double run_round(const struct slot_op *op, bool zap_all, int round)
 
 /*
  * Why @op cannot run with the quirk @zap_all, as the end of its skip line,
- * or NULL.  With the quirk off, stock 6.12 under QEMU once hung in KVM_RUN
- * after the slot holding CR3 came back (the vCPU spinning in
- * xfer_to_guest_mode_handle_work) on a correct kernel: those two
- * operations are not run until that is understood.
+ * or NULL.
  */
 static const char *why_skip(const struct slot_op *op, bool zap_all)
 {
@@ -363,8 +360,6 @@ static const char *why_skip(const struct slot_op *op, bool zap_all)
 		return ": shadow mode only";
 	if (zap_all)
 		return NULL;
-	if (op->root)
-		return ", quirk off: flaky";
 	if (!slot_zap_all_can_disable())
 		return ", quirk off: not supported";
 	return NULL;
