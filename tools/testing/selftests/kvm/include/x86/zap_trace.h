@@ -96,6 +96,8 @@ struct zap_parser {
 void zap_parser_init(struct zap_parser *p, struct zap_counts *c,
 		     const char *tag, bool exact);
 int zap_parse_line(struct zap_parser *p, const char *line);
+/* The field @name of an event's text, as the "fields" option prints it. */
+bool zap_event_field(const char *text, const char *name, uint64_t *val);
 int zap_parse_end(struct zap_parser *p);
 
 #endif /* SELFTEST_KVM_ZAP_TRACE_H */

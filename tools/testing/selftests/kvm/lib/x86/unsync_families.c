@@ -159,17 +159,29 @@ void unsync_families_free(struct unsync_families *fam)
 	free(fam);
 }
 
-/* The token naming one zapped shadow page in families_print_zaps(). */
+/*
+ * The token naming one zapped shadow page in families_print_zaps().  With
+ * the "fields" trace option the event gives gfn, role (the level in its low
+ * four bits) and unsync by name; without it, its printed text has
+ * " gfn %llx l%u" and "unsync" or "sync".
+ */
 static void zap_token(struct unsync_families *fam, const char *ev, char *tok,
 		      size_t size)
 {
 	const char *g = strstr(ev, " gfn ");
-	unsigned long long gfn = 0;
+	uint64_t gfn = 0, role = 0, unsync = 0;
+	unsigned long long printed_gfn;
 	unsigned int level = 0;
 	uint32_t f;
 
-	if (g)
-		sscanf(g, " gfn %llx l%u", &gfn, &level);
+	if (zap_event_field(ev, "gfn", &gfn) &&
+	    zap_event_field(ev, "role", &role)) {
+		level = role & 0xf;
+		zap_event_field(ev, "unsync", &unsync);
+	} else if (g && sscanf(g, " gfn %llx l%u", &printed_gfn, &level) == 2) {
+		gfn = printed_gfn;
+		unsync = !!strstr(ev, " unsync");
+	}
 	if (level == 2) {
 		for (f = 0; f < fam->layout.nr; f++) {
 			if (fam->parent_gfn[f] == gfn) {
@@ -179,7 +191,7 @@ static void zap_token(struct unsync_families *fam, const char *ev, char *tok,
 		}
 	}
 	if (level == 1)
-		snprintf(tok, size, "%s", strstr(ev, " unsync") ? "u" : "s");
+		snprintf(tok, size, "%s", unsync ? "u" : "s");
 	else
 		snprintf(tok, size, "L%u", level);
 }
@@ -206,7 +218,7 @@ void families_print_zaps(struct unsync_families *fam, struct zap_trace *t)
 	const char *ev;
 	FILE *f;
 
-	/* No fatal signal while the instance is busy (see shadow_mmu.c). */
+	/* No fatal signal while the instance is busy (see zap_trace.c). */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

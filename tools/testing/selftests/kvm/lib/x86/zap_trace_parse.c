@@ -42,7 +42,7 @@ static int fail(struct zap_parser *p, const char *line, const char *fmt, ...)
  * and wider ones as "0x2a (42)", and a kprobe event prints its arguments
  * as "42" (u64, u8) in the default format.
  */
-static bool field_u64(const char *text, const char *name, uint64_t *val)
+bool zap_event_field(const char *text, const char *name, uint64_t *val)
 {
 	size_t len = strlen(name);
 	const char *v = text;
@@ -103,8 +103,8 @@ static int parse_zap(struct zap_parser *p, const char *line, const char *ev)
 	uint64_t root_count, unsync;
 	bool fields;
 
-	fields = field_u64(ev, "root_count", &root_count);
-	if (fields ? !field_u64(ev, "unsync", &unsync) :
+	fields = zap_event_field(ev, "root_count", &root_count);
+	if (fields ? !zap_event_field(ev, "unsync", &unsync) :
 		     !printed_zap(ev, &root_count, &unsync))
 		return fail(p, line, "No root_count and unsync in zap event");
 	p->c->zaps++;
@@ -141,7 +141,7 @@ static int parse_zap_return(struct zap_parser *p, const char *line,
 	uint64_t unstable, children;
 	bool freed;
 
-	if (!field_u64(ev, "unstable", &unstable))
+	if (!zap_event_field(ev, "unstable", &unstable))
 		return fail(p, line, "No unstable field in zap return");
 	if (!p->depth)
 		return fail(p, line, "A zap returned that never started");
@@ -164,7 +164,7 @@ static int parse_zap_return(struct zap_parser *p, const char *line,
 
 static int parse_walk(struct zap_parser *p, const char *line, const char *ev)
 {
-	if (!field_u64(ev, "nr_to_zap", &p->walk_budget))
+	if (!zap_event_field(ev, "nr_to_zap", &p->walk_budget))
 		return fail(p, line, "No nr_to_zap field in walk start");
 	if (p->in_walk)
 		return fail(p, line, "A walk started inside a walk");
@@ -180,7 +180,7 @@ static int parse_walk_return(struct zap_parser *p, const char *line,
 {
 	uint64_t total;
 
-	if (!field_u64(ev, "total", &total))
+	if (!zap_event_field(ev, "total", &total))
 		return fail(p, line, "No total field in walk return");
 	if (!p->in_walk)
 		return fail(p, line, "A walk returned that never started");
