@@ -456,8 +456,8 @@ static void test_reader_vcpu(bool zap_all)
 	if (!zap_all)
 		vm_disable_slot_zap_all(uvm->vm);
 	reader = vm_vcpu_add(uvm->vm, 1, reader_guest_code);
-	gone = addr_gva2hva(uvm->vm, (vm_vaddr_t)&reader_slot_gone);
-	reads = addr_gva2hva(uvm->vm, (vm_vaddr_t)&reader_reads);
+	gone = addr_gva2hva(uvm->vm, (uint64_t)&reader_slot_gone);
+	reads = addr_gva2hva(uvm->vm, (uint64_t)&reader_reads);
 	unsync_vm_build(uvm);
 
 	pthread_create(&thread, NULL, reader_run, reader);
