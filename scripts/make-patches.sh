@@ -3,8 +3,9 @@
 #
 # make-patches.sh TREE OUTDIR: write this suite as a git format-patch series
 # against TREE into OUTDIR: a cover letter (patches/0000-cover.txt), then
-# one patch per line of patches/series (the library, one patch per test,
-# the trace capture last with the test that needs it).  Files go where TREE
+# one patch per line of patches/series (one per test, each library file
+# with its first user, the trace capture with the first test that needs
+# it, after the tests that do not).  Files go where TREE
 # keeps them (x86_64/ or x86/), and each patch registers its files in TREE's
 # Makefile (or Makefile.kvm) and adds the kernel options it needs to the kvm
 # folder's config.  PATCH_AUTHOR="Name <email>" signs the series.
