@@ -353,7 +353,7 @@ static double run_round(const struct slot_op *op, bool zap_all, int round)
  * Why @op cannot run with the quirk @zap_all, as the end of its skip line,
  * or NULL.  With the quirk off, stock 6.12 under QEMU sometimes never
  * finishes the rebuild after the slot holding CR3 came back (2 rounds in
- * about 200; the vCPU spins in xfer_to_guest_mode_handle_work, and the
+ * some 700; the vCPU spins in xfer_to_guest_mode_handle_work, and the
  * round that stuck showed one flush request where the others show two,
  * i.e. the per-slot zap ran without a mid-walk resched): those two
  * operations are not run until that is understood.
