@@ -252,6 +252,14 @@ extern const struct shadow_mmu_opt unsync_mode_opt;
 void shadow_mmu_parse_args(int argc, char *argv[],
 			   const struct shadow_mmu_opt *opts);
 
+/*
+ * The inode of our pid namespace, 0 if unknown.  Live namespaces have
+ * distinct inodes, so a name carrying the inode and a pid (what a killed
+ * test leaves in tracefs or the cgroup tree) says in which namespace the
+ * pid means something.
+ */
+unsigned long pid_ns_inode(void);
+
 /* atoi_positive() for a flag that must also lie in [@min, @max]. */
 uint32_t atoi_in_range(const char *flag, const char *arg, uint32_t min,
 		       uint32_t max);

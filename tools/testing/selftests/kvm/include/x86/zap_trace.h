@@ -65,7 +65,6 @@ void zap_trace_collect(struct zap_trace *t, struct zap_counts *c);
 void zap_trace_close(struct zap_trace *t);
 
 /* lib/x86/zap_trace_stale.c: the leftovers of killed runs. */
-unsigned long zap_trace_pid_ns(void);
 void zap_trace_remove_stale(const char *tracefs);
 
 /*

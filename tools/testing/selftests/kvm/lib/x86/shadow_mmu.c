@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -680,6 +681,13 @@ void shadow_mmu_parse_args(int argc, char *argv[],
 	}
 	if (unsync_mode_arg)
 		unsync_mode_parse(unsync_mode_arg);
+}
+
+unsigned long pid_ns_inode(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) ? 0 : st.st_ino;
 }
 
 uint32_t atoi_in_range(const char *flag, const char *arg, uint32_t min,

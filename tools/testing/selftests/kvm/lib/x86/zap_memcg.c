@@ -16,6 +16,7 @@
 
 #include "kvm_util.h"
 #include "processor.h"
+#include "shadow_mmu.h"
 #include "zap_memcg.h"
 
 #define MEMCG_CHARGE_BATCH 64
@@ -177,14 +178,6 @@ static void memcg_signal(int sig)
 	raise(sig);
 }
 
-/* The inode of our pid namespace, 0 if unknown. */
-static unsigned long pid_ns(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/ns/pid", &st) ? 0 : st.st_ino;
-}
-
 /*
  * A test killed outright leaves its cgroup behind, named for its pid and
  * pid namespace.  One of our namespace whose pid no process has (ESRCH) is
@@ -193,7 +186,7 @@ static unsigned long pid_ns(void)
  */
 static void memcg_remove_stale(struct zap_memcg *m)
 {
-	unsigned long ns, our_ns = pid_ns();
+	unsigned long ns, our_ns = pid_ns_inode();
 	char path[1024];
 	struct dirent *de;
 	DIR *d = opendir(m->parent);
@@ -229,7 +222,7 @@ const char *zap_memcg_enter(struct zap_memcg *m)
 	memcg_remove_stale(m);
 	/* The pid and its namespace make the name unique. */
 	snprintf(m->dir, sizeof(m->dir), "%s/" MEMCG_PREFIX "ns%lu_pid%d",
-		 m->parent, pid_ns(), getpid());
+		 m->parent, pid_ns_inode(), getpid());
 	if (mkdir(m->dir, 0755))
 		return "cannot create a memory cgroup (mkdir failed)";
 	snprintf(path, sizeof(path), "%s/%s", m->dir, m->usage);

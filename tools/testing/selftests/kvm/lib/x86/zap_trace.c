@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kvm_util.h"
+#include "shadow_mmu.h"
 #include "zap_trace.h"
 
 #define TRACE_BUFFER_KB "16384"
@@ -407,7 +408,7 @@ void zap_trace_open(struct zap_trace *t)
 	zap_trace_remove_stale(tracefs);
 
 	memset(t, 0, sizeof(*t));
-	snprintf(t->tag, sizeof(t->tag), "ns%lu_pid%d", zap_trace_pid_ns(),
+	snprintf(t->tag, sizeof(t->tag), "ns%lu_pid%d", pid_ns_inode(),
 		 getpid());
 	snprintf(t->instance, sizeof(t->instance), "%s/instances/%s%s", tracefs,
 		 ZAP_TRACE_PREFIX, t->tag);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "kvm_util.h"
+#include "shadow_mmu.h"
 #include "zap_trace.h"
 
 /* Append @cmd to kprobe_events at @path; 0 on success. */
@@ -31,18 +32,6 @@ static int write_probe_events(const char *path, const char *cmd)
 	r = write(fd, cmd, len);
 	close(fd);
 	return r == len ? 0 : -1;
-}
-
-/*
- * The inode of our pid namespace, 0 if unknown.  Live namespaces have
- * distinct inodes, so a name carrying the inode and a pid says in which
- * namespace the pid means something.
- */
-unsigned long zap_trace_pid_ns(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/ns/pid", &st) ? 0 : st.st_ino;
 }
 
 /* include/linux/proc_ns.h: the inode of the initial pid namespace. */
@@ -214,7 +203,7 @@ static void remove_stale_probes(const char *tracefs, unsigned long our_ns)
  */
 void zap_trace_remove_stale(const char *tracefs)
 {
-	unsigned long our_ns = zap_trace_pid_ns();
+	unsigned long our_ns = pid_ns_inode();
 
 	remove_stale_instances(tracefs, our_ns);
 	remove_stale_probes(tracefs, our_ns);
