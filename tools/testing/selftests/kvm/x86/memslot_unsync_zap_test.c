@@ -467,7 +467,8 @@ static void test_reader_vcpu(bool zap_all)
 	reads = addr_gva2hva(uvm->vm, (uint64_t)&reader_reads);
 	unsync_vm_build(uvm);
 
-	pthread_create(&thread, NULL, reader_run, reader);
+	TEST_ASSERT(!pthread_create(&thread, NULL, reader_run, reader),
+		    "pthread_create() failed");
 	while (READ_ONCE(*reads) < 1000)
 		sched_yield();
 	memslot_hide(uvm->vm, UNSYNC_DATA_SLOT);

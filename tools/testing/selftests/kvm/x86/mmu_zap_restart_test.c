@@ -522,7 +522,7 @@ static void test_roots_over_pool(void)
  * The root vCPUs load copies of the guest's top-level table; in nested mode
  * those roots would be L1's TDP roots, not shadow pages.
  */
-static void run_roots(bool skew_only)
+static void run_roots(void)
 {
 	bool nested = unsync_mode == UNSYNC_MODE_NESTED;
 
@@ -564,7 +564,7 @@ int main(int argc, char *argv[])
 		       nr_root_vcpus);
 	if (skew_only) {
 		ksft_set_plan(1);
-		run_roots(true);
+		run_roots();
 		ksft_finished();
 	}
 
@@ -575,7 +575,7 @@ int main(int argc, char *argv[])
 		ksft_test_result_skip("sync pages: needs tracefs and root\n");
 		ksft_test_result_skip("unsync pages: no tracefs\n");
 		ksft_test_result_skip("restarts: no tracefs\n");
-		run_roots(false);
+		run_roots();
 		ksft_finished();
 	}
 
@@ -589,7 +589,7 @@ int main(int argc, char *argv[])
 
 	test_sync_pages(&trace);
 	test_unsync_pages(&trace);
-	run_roots(false);
+	run_roots();
 
 	zap_trace_close(&trace);
 	ksft_finished();
