@@ -85,11 +85,6 @@ static void guest_pf_handler(struct ex_regs *regs)
 	GUEST_SYNC_ARGS(STAGE_PAGE_FAULT, cr2, regs->error_code, 0, 0);
 }
 
-static uint64_t data_gva(uint64_t i)
-{
-	return UNSYNC_DATA_GVA + i * UNSYNC_STRIDE;
-}
-
 /*
  * A per-slot zap walks the slot's gfns from the first to the last.  The
  * first page of the page-table slot holds the data's level-3 table (the
@@ -107,9 +102,9 @@ static void put_table_at_slot_end(struct unsync_vm *uvm)
 	uint64_t last = first + r->region.memory_size - PAGE_SIZE;
 	uint64_t alias = UNSYNC_ALIAS_GVA + (uvm->nr_pages - 1) * PAGE_SIZE;
 	uint64_t *pde = unsync_guest_pte(uvm, alias, 2), old;
+	uint64_t *pdpte = unsync_guest_pte(uvm, unsync_data_gva(0), 4);
 
-	TEST_ASSERT_EQ(PTE_GET_PA(*unsync_guest_pte(uvm, data_gva(0), 4)),
-		       first);
+	TEST_ASSERT_EQ(PTE_GET_PA(*pdpte), first);
 	old = PTE_GET_PA(*pde);
 	TEST_ASSERT_EQ(vm_phy_page_alloc(uvm->vm, last, UNSYNC_PT_SLOT), last);
 	memcpy(addr_gpa2hva(uvm->vm, last), addr_gpa2hva(uvm->vm, old),
@@ -198,7 +193,7 @@ static void expect_page_fault_on_data(struct unsync_vm *uvm)
 	}
 	TEST_ASSERT(uc.args[1] == STAGE_PAGE_FAULT,
 		    "Guest reached stage %lu, expected a #PF", uc.args[1]);
-	TEST_ASSERT_EQ(uc.args[2], data_gva(0));
+	TEST_ASSERT_EQ(uc.args[2], unsync_data_gva(0));
 	TEST_ASSERT_EQ(uc.args[3], PF_ERROR_USER);
 }
 
@@ -501,13 +496,12 @@ static void run_op(const struct slot_op *op, bool zap_all)
 int main(int argc, char *argv[])
 {
 	struct shadow_mmu_opt opts[] = {
-		{ 'n', "pages", "unsync shadow pages to build", &nr_pages, 1,
-		  unsync_max_pages() },
+		UNSYNC_PAGES_OPT(&nr_pages),
 		{ 'r', "rounds", "rounds of each slot operation", &nr_rounds, 1,
 		  MAX_NR_ROUNDS },
 		unsync_mode_opt,
 		{ 'v', NULL, "print every round", .on = &verbose },
-		{}
+		{},
 	};
 	int q, i;
 

@@ -39,12 +39,6 @@
 #define DEFAULT_NR_CYCLES 3
 #define MAX_NR_CYCLES 100
 
-/* Where the flood phase maps a level-2 guest table as data: PML4 entry 129. */
-#define FLOOD_GVA (129ULL << 39)
-#define FLOOD_WRITES 16
-#define STAGE_FLOOD_SHADOWED 1
-#define STAGE_FLOOD_WRITTEN 2
-
 static uint64_t nr_pages = DEFAULT_NR_PAGES;
 static uint64_t nr_cycles = DEFAULT_NR_CYCLES;
 static bool verbose;
@@ -221,6 +215,12 @@ static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
 			      cycle, goal);
 }
 
+/* Where the flood phase maps a level-2 guest table as data: PML4 entry 129. */
+#define FLOOD_GVA (129ULL << 39)
+#define FLOOD_WRITES 16
+#define STAGE_FLOOD_SHADOWED 1
+#define STAGE_FLOOD_WRITTEN 2
+
 /* How often the flood guest writes the table in its next pass. */
 static uint64_t flood_writes;
 
@@ -235,7 +235,7 @@ static void flood_guest_code(uint64_t nr_pages, uint64_t entry)
 	uint64_t i;
 
 	for (i = 0; i < nr_pages; i++)
-		READ_ONCE(*(uint64_t *)(UNSYNC_DATA_GVA + i * UNSYNC_STRIDE));
+		READ_ONCE(*(uint64_t *)unsync_data_gva(i));
 	GUEST_SYNC(STAGE_FLOOD_SHADOWED);
 	for (;;) {
 		for (i = 0; i < READ_ONCE(flood_writes); i++)
@@ -459,13 +459,12 @@ int main(int argc, char *argv[])
 {
 	struct unsync_vm *uvm;
 	struct shadow_mmu_opt opts[] = {
-		{ 'n', "pages", "unsync shadow pages to build", &nr_pages, 1,
-		  unsync_max_pages() },
+		UNSYNC_PAGES_OPT(&nr_pages),
 		{ 'c', "cycles", "build/shrink cycles", &nr_cycles, 1,
 		  MAX_NR_CYCLES },
 		unsync_mode_opt,
 		{ 'v', NULL, "print more detail", .on = &verbose },
-		{}
+		{},
 	};
 	int cycle;
 

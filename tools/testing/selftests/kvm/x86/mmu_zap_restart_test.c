@@ -539,15 +539,14 @@ static void run_roots(void)
 int main(int argc, char *argv[])
 {
 	struct shadow_mmu_opt opts[] = {
-		{ 'n', "pages", "shadow pages to build", &nr_pages, 1,
-		  unsync_max_pages() },
+		UNSYNC_PAGES_OPT(&nr_pages),
 		{ 'r', "vcpus",
 		  "vCPUs holding " __stringify(ROOTS_PER_VCPU) " roots each",
 		  &nr_root_vcpus, 2, MAX_ROOT_VCPU_ID },
 		{ 's', NULL, "only the root skew timing", .on = &skew_only },
 		unsync_mode_opt,
 		{ 'v', NULL, "print more detail", .on = &verbose },
-		{}
+		{},
 	};
 	uint64_t max_vcpus;
 	struct zap_trace trace;

@@ -26,6 +26,8 @@
 #include "kvm_util.h"
 #include "nested_npt.h"
 #include "processor.h"
+#include "shadow_mmu_opts.h"
+#include "user_mode.h"
 #include "zap_stats.h"
 
 #define UNSYNC_PT_SLOT 10
@@ -43,56 +45,13 @@
 /* KVM_SET_NR_MMU_PAGES refuses goals below KVM_MIN_ALLOC_MMU_PAGES. */
 #define KVM_MIN_ALLOC_MMU_PAGES 64
 
-/*
- * libkvm's page-table API for the guest's own tables changed shape in 7.1:
- * the PTE masks became the masks of an MMU (PTE_PRESENT_MASK(&vm->mmu),
- * PTE_LARGE_MASK is now PTE_HUGE_MASK), and the lookup of a leaf PTE,
- * vm_get_page_table_entry(), became vm_get_pte() (is_present_pte() came
- * with them).  PTE_GET_PA() and PG_LEVEL_SHIFT() kept theirs.
- */
-#ifdef is_present_pte
-static inline uint64_t guest_pte_present_mask(struct kvm_vm *vm)
-{
-	return PTE_PRESENT_MASK(&vm->mmu);
-}
-
-static inline uint64_t guest_pte_user_mask(struct kvm_vm *vm)
-{
-	return PTE_USER_MASK(&vm->mmu);
-}
-
-static inline uint64_t guest_pte_huge_mask(struct kvm_vm *vm)
-{
-	return PTE_HUGE_MASK(&vm->mmu);
-}
-
-static inline uint64_t *guest_leaf_pte(struct kvm_vm *vm, uint64_t gva)
-{
-	return (uint64_t *)vm_get_pte(vm, gva);
-}
-#else
-static inline uint64_t guest_pte_present_mask(struct kvm_vm *vm)
-{
-	return PTE_PRESENT_MASK;
-}
-
-static inline uint64_t guest_pte_user_mask(struct kvm_vm *vm)
-{
-	return PTE_USER_MASK;
-}
-
-static inline uint64_t guest_pte_huge_mask(struct kvm_vm *vm)
-{
-	return PTE_LARGE_MASK;
-}
-
-static inline uint64_t *guest_leaf_pte(struct kvm_vm *vm, uint64_t gva)
-{
-	return vm_get_page_table_entry(vm, gva);
-}
-#endif
-
 #define UNSYNC_PATTERN(i) (0x5a5a000000000000ULL | (i))
+
+/* The guest virtual address of data page @i. */
+static inline uint64_t unsync_data_gva(uint64_t i)
+{
+	return UNSYNC_DATA_GVA + i * UNSYNC_STRIDE;
+}
 
 struct unsync_vm {
 	struct kvm_vm *vm;
@@ -160,6 +119,8 @@ void unsync_guest_check_data(uint64_t nr_pages);
  * pool makes KVM recycle as it goes).
  */
 void unsync_guest_code(uint64_t nr_pages);
+/* Nested mode: the L1's SVM state, set up by the host's build. */
+extern struct nested_svm unsync_nested_svm;
 
 /*
  * Host side.  shadow_mmu_require() skips the test (exit 4) unless KVM has
@@ -181,25 +142,6 @@ void unsync_vm_free(struct unsync_vm *uvm);
 uint64_t unsync_pool_pages(uint64_t nr_pages);
 uint64_t unsync_max_pages(void);
 void vcpu_run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage);
-
-/*
- * Start @vcpu's guest code at CPL3, where the suite's guests run (nested
- * mode aside: an L1 needs CPL0 for SVM).  On a PVM host (kvm_pvm, KVM
- * without VMX or SVM) ring-0 guest code is emulated instruction by
- * instruction and builds no shadow pages, so a CPL0 guest leaves nothing
- * to zap.  And at CPL3 every access of the guest is a user access: the
- * U/S bits of the guest's PTEs, which KVM copies into its shadow PTEs and
- * checks on every fault and sync, become part of what the tests exercise.
- *
- * Every mapping of the vCPU's page tables becomes a user mapping (call it
- * once the guest's mappings are made), libkvm's GDT gets DPL-3 copies of
- * the vCPU's code and data segments in its first free slots, libkvm's TSS
- * the top page of the vCPU's stack as the CPL0 stack for exceptions, and
- * the guest IOPL 3 for the ucall's port I/O (or, where the host refuses
- * it at CPL3 anyway, a #GP handler that does it at CPL0).  libkvm has one
- * TSS per VM: one vCPU per VM can run in user mode.
- */
-void vcpu_enter_user_mode(struct kvm_vcpu *vcpu);
 
 /*
  * Delete a memslot from KVM but keep its memory and libkvm's record of it,
@@ -229,28 +171,15 @@ void vm_disable_slot_zap_all(struct kvm_vm *vm);
  */
 void check_zapped_recycled(const struct zap_phase *p);
 
-/*
- * A test's command line is a table of options, ended by an empty entry:
- * -@flag N sets *@num to N, which must lie in [@min, @max]; -@flag S sets
- * *@text to S; -@flag alone sets *@on.  The library adds -h, which prints
- * the usage and exits 0; an unknown option, a bad value or a stray argument
- * fails the test before it opens /dev/kvm.
- */
-struct shadow_mmu_opt {
-	char flag;
-	const char *arg; /* what follows the flag in the usage: "pages" */
-	const char *help; /* "unsync shadow pages to build" */
-	uint64_t *num;
-	uint64_t min, max;
-	const char **text;
-	bool *on;
-};
-
 /* -m shadow|nested, for the tests that run in both modes. */
 extern const struct shadow_mmu_opt unsync_mode_opt;
 
-void shadow_mmu_parse_args(int argc, char *argv[],
-			   const struct shadow_mmu_opt *opts);
+/* -n pages, up to the largest build the host can back. */
+#define UNSYNC_PAGES_OPT(nr)                                                 \
+	{                                                                    \
+		'n', "pages", "data pages to build, a shadow page each", nr, \
+			1, unsync_max_pages()                                \
+	}
 
 /*
  * The inode of our pid namespace, 0 if unknown.  Live namespaces have
@@ -259,9 +188,5 @@ void shadow_mmu_parse_args(int argc, char *argv[],
  * pid means something.
  */
 unsigned long pid_ns_inode(void);
-
-/* atoi_positive() for a flag that must also lie in [@min, @max]. */
-uint32_t atoi_in_range(const char *flag, const char *arg, uint32_t min,
-		       uint32_t max);
 
 #endif /* SELFTEST_KVM_SHADOW_MMU_H */

@@ -68,9 +68,8 @@ extern struct family_layout family_layout;
 /* Guest side: data page j of family f, and the PTE that unsyncs its table. */
 static inline uint64_t *family_data(uint32_t f, uint32_t j)
 {
-	return (uint64_t *)(UNSYNC_DATA_GVA +
-			    ((uint64_t)f * FAMILY_MAX_CHILDREN + j) *
-				    UNSYNC_STRIDE);
+	return (uint64_t *)unsync_data_gva((uint64_t)f * FAMILY_MAX_CHILDREN +
+					   j);
 }
 
 static inline uint64_t *family_pte(uint32_t f, uint32_t j)

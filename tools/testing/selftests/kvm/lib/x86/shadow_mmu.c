@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Helpers for tests of the x86 shadow MMU: build a guest with many unsync
- * shadow pages, and read the shadow MMU's statistics.
+ * The host side of the unsync VM (shadow_mmu.h): the mode the host can run,
+ * the VM's layout and build, and the slot and pool operations the tests
+ * apply to it.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +16,6 @@
 #include "svm_util.h"
 #include "ucall_common.h"
 
-/* The PTE of each data page table that the guest writes to unsync it. */
-#define SCRIBBLE_INDEX 256
-
 enum unsync_mode unsync_mode;
 static const char *unsync_mode_arg;
 const struct shadow_mmu_opt unsync_mode_opt = {
@@ -28,226 +25,9 @@ const struct shadow_mmu_opt unsync_mode_opt = {
 	.text = &unsync_mode_arg,
 };
 
-static inline uint64_t data_gva(uint64_t i)
-{
-	return UNSYNC_DATA_GVA + i * UNSYNC_STRIDE;
-}
-
 static inline uint64_t nested_data_l2_gpa(uint64_t i)
 {
 	return NESTED_DATA_L2_GPA + i * UNSYNC_STRIDE;
-}
-
-static void write_data(uint64_t nr_pages)
-{
-	uint64_t i;
-
-	for (i = 0; i < nr_pages; i++)
-		WRITE_ONCE(*(uint64_t *)data_gva(i), UNSYNC_PATTERN(i));
-}
-
-static void check_data(uint64_t nr_pages)
-{
-	uint64_t i, val;
-
-	for (i = 0; i < nr_pages; i++) {
-		val = READ_ONCE(*(uint64_t *)data_gva(i));
-		__GUEST_ASSERT(val == UNSYNC_PATTERN(i),
-			       "Data page %lu holds 0x%lx, expected 0x%llx", i,
-			       val, UNSYNC_PATTERN(i));
-	}
-}
-
-/*
- * Nested mode: the data is L2's, so the test's guest code (L1) has L2 make
- * each pass over it.  L2 runs on L1's page tables and sees what L1 asks
- * in these globals; it exits to L1 with VMMCALL after each pass.
- */
-static struct nested_svm nested_svm;
-static void (*l2_pass)(uint64_t nr_pages);
-static uint64_t l2_nr_pages;
-
-static void nested_l2_code(void)
-{
-	for (;;) {
-		READ_ONCE(l2_pass)(READ_ONCE(l2_nr_pages));
-		vmmcall();
-	}
-}
-
-/* Run L2 for one pass over the data; the first call sets up SVM. */
-static void nested_l2_run(void (*pass)(uint64_t nr_pages), uint64_t nr_pages)
-{
-	static bool svm_ready;
-
-	if (!svm_ready) {
-		nested_svm_setup(&nested_svm, nested_l2_code);
-		svm_ready = true;
-	}
-	WRITE_ONCE(l2_pass, pass);
-	WRITE_ONCE(l2_nr_pages, nr_pages);
-	nested_svm_run_to_vmmcall(&nested_svm);
-}
-
-void unsync_guest_write_data(uint64_t nr_pages)
-{
-	if (unsync_mode == UNSYNC_MODE_NESTED)
-		nested_l2_run(write_data, nr_pages);
-	else
-		write_data(nr_pages);
-}
-
-void unsync_guest_check_data(uint64_t nr_pages)
-{
-	if (unsync_mode == UNSYNC_MODE_NESTED)
-		nested_l2_run(check_data, nr_pages);
-	else
-		check_data(nr_pages);
-}
-
-/*
- * KVM write-protects the guest page tables it shadows; a write to a
- * level-1 table makes KVM mark its shadow page unsync instead of emulating
- * the write.  The guest does not reload CR3 afterwards, so the pages stay
- * unsync.  In nested mode the alias maps L1's level-1 NPT tables, and L1
- * writes them while L2 is out: every nested VMRUN syncs them.
- */
-void unsync_guest_write_tables(uint64_t nr_pages)
-{
-	uint64_t i;
-
-	for (i = 0; i < nr_pages; i++)
-		WRITE_ONCE(*(uint64_t *)(UNSYNC_ALIAS_GVA + i * PAGE_SIZE +
-					 SCRIBBLE_INDEX * 8),
-			   0);
-}
-
-void unsync_guest_code(uint64_t nr_pages)
-{
-	unsync_guest_write_data(nr_pages);
-	for (;;) {
-		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
-		unsync_guest_write_tables(nr_pages);
-		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
-		unsync_guest_check_data(nr_pages);
-	}
-}
-
-/* IOPL 3 in RFLAGS: port I/O allowed at CPL3. */
-#define RFLAGS_IOPL3 (3ULL << 12)
-/* RSP0 in the 64-bit TSS: the stack for exceptions taken at CPL3. */
-#define TSS_RSP0 4
-#define OPCODE_IN_AL_DX 0xec
-
-/*
- * The ucall's "in" at CPL3 is allowed by IOPL 3 on a standard KVM, but a
- * PVM host raises #GP for it: do the port access at CPL0 on the guest's
- * behalf (RDI still points at the ucall) and step over the one-byte insn.
- */
-static void user_mode_gp_handler(struct ex_regs *regs)
-{
-	__GUEST_ASSERT(*(uint8_t *)regs->rip == OPCODE_IN_AL_DX,
-		       "Unexpected #GP at RIP 0x%lx", regs->rip);
-	asm volatile("in %%dx, %%al"
-		     :
-		     : "d"(regs->rdx), "D"(regs->rdi)
-		     : "rax", "memory");
-	regs->rip += 1;
-}
-
-/* Set the U bit in every present entry of the table at @table_gpa, down. */
-static void set_user_bit(struct kvm_vm *vm, uint64_t table_gpa, int level)
-{
-	uint64_t *pte = addr_gpa2hva(vm, table_gpa);
-	int i;
-
-	for (i = 0; i < 512; i++) {
-		if (!(pte[i] & guest_pte_present_mask(vm)))
-			continue;
-		pte[i] |= guest_pte_user_mask(vm);
-		if (level > 1 && !(pte[i] & guest_pte_huge_mask(vm)))
-			set_user_bit(vm, PTE_GET_PA(pte[i]), level - 1);
-	}
-}
-
-/*
- * The first free 8-byte slot of libkvm's GDT, past the descriptors it
- * filled: slot 0 is the null descriptor, and a system descriptor (the
- * TSS) takes two slots in 64-bit mode.
- */
-static uint16_t gdt_free_slot(struct kvm_vm *vm)
-{
-	uint8_t *gdt = addr_gva2hva(vm, vm->arch.gdt);
-	struct desc64 *desc;
-	uint16_t slot;
-
-	for (slot = 1; slot < PAGE_SIZE / 8 - 1;) {
-		desc = (struct desc64 *)(gdt + slot * 8);
-		if (!desc->p)
-			return slot;
-		slot += desc->s ? 1 : 2;
-	}
-	TEST_FAIL("libkvm's GDT has no free slot");
-	return 0;
-}
-
-/*
- * Add a copy of code or data segment @seg, at DPL 3, to libkvm's GDT at
- * its first free slot, and point @seg's selector at it with RPL 3.  The
- * fill is ours because libkvm's (kvm_seg_fill_gdt_64bit()) is static.  A
- * code or data descriptor is 8 bytes, a struct desc64 16 (the size of a
- * system descriptor): write only the first 8, or the next slot goes too.
- */
-static void gdt_add_user_segment(struct kvm_vm *vm, struct kvm_segment *seg)
-{
-	uint16_t slot = gdt_free_slot(vm);
-	struct desc64 *desc = addr_gva2hva(vm, vm->arch.gdt + slot * 8);
-
-	TEST_ASSERT(seg->s, "Segment 0x%x is not a code or data segment",
-		    seg->selector);
-	seg->dpl = 3;
-	seg->selector = slot << 3 | 3;
-	memset(desc, 0, 8);
-	desc->limit0 = seg->limit & 0xffff;
-	desc->limit1 = seg->limit >> 16;
-	desc->base0 = seg->base & 0xffff;
-	desc->base1 = seg->base >> 16;
-	desc->base2 = seg->base >> 24;
-	desc->type = seg->type;
-	desc->s = seg->s;
-	desc->dpl = seg->dpl;
-	desc->p = seg->present;
-	desc->avl = seg->avl;
-	desc->l = seg->l;
-	desc->db = seg->db;
-	desc->g = seg->g;
-}
-
-void vcpu_enter_user_mode(struct kvm_vcpu *vcpu)
-{
-	struct kvm_vm *vm = vcpu->vm;
-	uint64_t *rsp0 = addr_gva2hva(vm, vm->arch.tss + TSS_RSP0);
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
-
-	TEST_ASSERT(!*rsp0, "libkvm's one TSS has a CPL0 stack already");
-	/* The top page of the vCPU's stack is for exceptions. */
-	vcpu_regs_get(vcpu, &regs);
-	*rsp0 = regs.rsp;
-	regs.rsp -= PAGE_SIZE;
-	regs.rflags |= RFLAGS_IOPL3;
-	vcpu_regs_set(vcpu, &regs);
-	vm_install_exception_handler(vm, GP_VECTOR, user_mode_gp_handler);
-
-	vcpu_sregs_get(vcpu, &sregs);
-	set_user_bit(vm, PTE_GET_PA(sregs.cr3), 4);
-	gdt_add_user_segment(vm, &sregs.cs);
-	gdt_add_user_segment(vm, &sregs.ds);
-	sregs.es = sregs.ds;
-	sregs.ss = sregs.ds;
-	sregs.fs = sregs.ds;
-	sregs.gs = sregs.ds;
-	vcpu_sregs_set(vcpu, &sregs);
 }
 
 /*
@@ -303,10 +83,10 @@ static void nested_npt_build(struct unsync_vm *uvm)
 	for (i = 0; i < uvm->nr_pages; i++) {
 		npt_map(vm, &uvm->npt, nested_data_l2_gpa(i),
 			UNSYNC_DATA_GPA + i * PAGE_SIZE, 1);
-		pte = unsync_guest_pte(uvm, data_gva(i), 1);
+		pte = unsync_guest_pte(uvm, unsync_data_gva(i), 1);
 		*pte = (*pte & ~PHYSICAL_PAGE_MASK) | nested_data_l2_gpa(i);
 	}
-	nested_svm_init(vm, &nested_svm, uvm->npt.root);
+	nested_svm_init(vm, &unsync_nested_svm, uvm->npt.root);
 }
 
 /* The table at @level that KVM shadows for data page @i. */
@@ -315,7 +95,7 @@ static uint64_t data_table_gpa(struct unsync_vm *uvm, uint64_t i, int level)
 	if (unsync_mode == UNSYNC_MODE_NESTED)
 		return npt_table_gpa(uvm->vm, &uvm->npt, nested_data_l2_gpa(i),
 				     level);
-	return guest_table_gpa(uvm, data_gva(i), level);
+	return guest_table_gpa(uvm, unsync_data_gva(i), level);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -428,7 +208,8 @@ struct unsync_vm *__unsync_vm_create(uint64_t nr_pages, uint32_t nr_extra_vcpus,
 	pt_region = vm->memslots[MEM_REGION_PT];
 	vm->memslots[MEM_REGION_PT] = UNSYNC_PT_SLOT;
 	for (i = 0; i < nr_pages; i++)
-		virt_pg_map(vm, data_gva(i), UNSYNC_DATA_GPA + i * PAGE_SIZE);
+		virt_pg_map(vm, unsync_data_gva(i),
+			    UNSYNC_DATA_GPA + i * PAGE_SIZE);
 	if (unsync_mode == UNSYNC_MODE_NESTED)
 		nested_npt_build(uvm);
 	for (i = 0; i < nr_pages; i++)
@@ -567,6 +348,8 @@ void shadow_mmu_require(void)
 	const char *no_nested;
 	int shadow;
 
+	if (unsync_mode_arg)
+		unsync_mode_parse(unsync_mode_arg);
 	/* Opens /dev/kvm, and skips if there is none. */
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_BINARY_STATS_FD));
 	shadow = shadow_paging_enabled();
@@ -628,74 +411,9 @@ void check_zapped_recycled(const struct zap_phase *p)
 		    p->name, zapped, recycled);
 }
 
-static void print_usage(const char *name, const struct shadow_mmu_opt *opts)
-{
-	const struct shadow_mmu_opt *o;
-
-	printf("usage: %s", name);
-	for (o = opts; o->flag; o++)
-		printf(o->arg ? " [-%c %s]" : " [-%c]", o->flag, o->arg);
-	printf(" [-h]\n");
-	for (o = opts; o->flag; o++) {
-		printf(" -%c: %s", o->flag, o->help);
-		if (o->num)
-			printf(" (%lu..%lu, default %lu)", o->min, o->max,
-			       *o->num);
-		else if (o->text && *o->text)
-			printf(" (default %s)", *o->text);
-		printf("\n");
-	}
-}
-
-void shadow_mmu_parse_args(int argc, char *argv[],
-			   const struct shadow_mmu_opt *opts)
-{
-	const struct shadow_mmu_opt *o;
-	char flags[32] = "h";
-	int opt, n = 1;
-
-	for (o = opts; o->flag; o++) {
-		TEST_ASSERT(n + 2 < sizeof(flags), "Too many options");
-		flags[n++] = o->flag;
-		if (o->arg)
-			flags[n++] = ':';
-	}
-	while ((opt = getopt(argc, argv, flags)) != -1) {
-		for (o = opts; o->flag && o->flag != opt; o++)
-			;
-		if (!o->flag) {
-			print_usage(argv[0], opts);
-			exit(opt == 'h' ? KSFT_PASS : KSFT_FAIL);
-		}
-		if (o->num)
-			*o->num = atoi_in_range((char[]){ '-', opt, 0 }, optarg,
-						o->min, o->max);
-		else if (o->text)
-			*o->text = optarg;
-		else
-			*o->on = true;
-	}
-	if (optind < argc) {
-		print_usage(argv[0], opts);
-		exit(KSFT_FAIL);
-	}
-	if (unsync_mode_arg)
-		unsync_mode_parse(unsync_mode_arg);
-}
-
 unsigned long pid_ns_inode(void)
 {
 	struct stat st;
 
 	return stat("/proc/self/ns/pid", &st) ? 0 : st.st_ino;
-}
-
-uint32_t atoi_in_range(const char *flag, const char *arg, uint32_t min,
-		       uint32_t max)
-{
-	uint32_t val = atoi_positive(flag, arg);
-
-	TEST_ASSERT(val >= min && val <= max,
-		    "%s must be from %u to %u, got '%s'", flag, min, max, arg);
-	return val;
 }
