@@ -59,58 +59,62 @@ uint64_t zap_memcg_usage(struct zap_memcg *m)
 	return strtoull(buf, NULL, 10);
 }
 
-/* Where the cgroup line of @v2 (or of v1's memory controller) points. */
-static bool own_cgroup(bool v2, char *path, size_t size)
+/*
+ * Read @file line by line until @match() finds in a line what it copies to
+ * @path; whether one did.
+ */
+static bool find_line(const char *file, bool v2, char *path, size_t size,
+		      bool (*match)(char *line, bool v2, char *path,
+				    size_t size))
 {
-	char *line = NULL, *ctrl, *rest;
+	char *line = NULL;
 	bool found = false;
 	size_t cap = 0;
-	FILE *f = fopen("/proc/self/cgroup", "r");
+	FILE *f = fopen(file, "r");
 
-	while (f && !found && getline(&line, &cap, f) > 0) {
-		/* "id:controllers:path"; v2's is "0::path". */
-		ctrl = strchr(line, ':');
-		if (!ctrl)
-			continue;
-		*ctrl++ = '\0';
-		rest = strchr(ctrl, ':');
-		if (!rest)
-			continue;
-		*rest++ = '\0';
-		rest[strcspn(rest, "\n")] = '\0';
-		if (v2 ? !strcmp(line, "0") && !*ctrl :
-			 !!strstr(ctrl, "memory")) {
-			snprintf(path, size, "%s", rest);
-			found = true;
-		}
-	}
+	while (f && !found && getline(&line, &cap, f) > 0)
+		found = match(line, v2, path, size);
 	free(line);
 	if (f)
 		fclose(f);
 	return found;
 }
 
-/* The mount point of cgroup2, or of the v1 hierarchy with "memory". */
-static bool cgroup_mount(bool v2, char *path, size_t size)
+/*
+ * A /proc/self/cgroup line, "id:controllers:path" (v2's is "0::path"): the
+ * path, if it is v2's line (or v1's of the memory controller).
+ */
+static bool cgroup_line(char *line, bool v2, char *path, size_t size)
 {
-	char *line = NULL, dir[256], type[32], opts[256];
-	bool found = false;
-	size_t cap = 0;
-	FILE *f = fopen("/proc/self/mounts", "r");
+	char *ctrl = strchr(line, ':');
+	char *rest = ctrl ? strchr(ctrl + 1, ':') : NULL;
 
-	while (f && !found && getline(&line, &cap, f) > 0) {
-		if (sscanf(line, "%*s %255s %31s %255s", dir, type, opts) != 3)
-			continue;
-		if (v2 ? !strcmp(type, "cgroup2") :
-			 !strcmp(type, "cgroup") && strstr(opts, "memory")) {
-			snprintf(path, size, "%s", dir);
-			found = true;
-		}
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	return found;
+	if (!rest)
+		return false;
+	*ctrl++ = '\0';
+	*rest++ = '\0';
+	rest[strcspn(rest, "\n")] = '\0';
+	if (v2 ? strcmp(line, "0") || *ctrl : !strstr(ctrl, "memory"))
+		return false;
+	snprintf(path, size, "%s", rest);
+	return true;
+}
+
+/*
+ * A /proc/self/mounts line: the mount point, if it mounts cgroup2 (or the
+ * v1 hierarchy with "memory").
+ */
+static bool mount_line(char *line, bool v2, char *path, size_t size)
+{
+	char dir[256], type[32], opts[256];
+
+	if (sscanf(line, "%*s %255s %31s %255s", dir, type, opts) != 3)
+		return false;
+	if (v2 ? strcmp(type, "cgroup2") :
+		 strcmp(type, "cgroup") || !strstr(opts, "memory"))
+		return false;
+	snprintf(path, size, "%s", dir);
+	return true;
 }
 
 /* Whether the (short) file at @path names @word. */
@@ -135,8 +139,8 @@ static bool memcg_find_parent(struct zap_memcg *m, bool v2)
 {
 	char mnt[256], own[256], path[576];
 
-	if (!cgroup_mount(v2, mnt, sizeof(mnt)) ||
-	    !own_cgroup(v2, own, sizeof(own)))
+	if (!find_line("/proc/self/mounts", v2, mnt, sizeof(mnt), mount_line) ||
+	    !find_line("/proc/self/cgroup", v2, own, sizeof(own), cgroup_line))
 		return false;
 	snprintf(m->parent, sizeof(m->parent), "%s%s", mnt,
 		 strcmp(own, "/") ? own : "");
