@@ -144,46 +144,6 @@ static bool zaps_disturbed(struct zap_counts *c, struct zap_phase *p)
 	return true;
 }
 
-/*
- * What __kvm_mmu_prepare_zap_page() reports, for any caller: the list is
- * unstable exactly when the zap took children with it, one child as much as
- * many (that child may be the walk's next page), none never.
- */
-static void check_unstable(const char *what, struct zap_counts *c)
-{
-	TEST_ASSERT(!c->unstable_no_children,
-		    "%s: %lu zaps reported the list unstable but took no child",
-		    what, c->unstable_no_children);
-	TEST_ASSERT(!c->children_not_unstable,
-		    "%s: %lu zaps took children but reported the list stable",
-		    what, c->children_not_unstable);
-}
-
-/*
- * The budgeted walk, from the probes: it was asked for the pages in use
- * above the goal, returned what its zaps freed (the same figure it adds to
- * mmu_recycled), zapped nothing once it had enough, and started over after
- * every unstable zap made with budget left.
- */
-static void check_walk(struct zap_counts *c, uint64_t nr_to_zap,
-		       struct zap_phase *p)
-{
-	uint64_t recycled = p->delta.mmu_recycled;
-	uint64_t total = c->walk_total;
-	const char *what = p->name;
-
-	check_unstable(what, c);
-	TEST_ASSERT(c->walks == 1, "%s: %lu walks, expected 1", what, c->walks);
-	TEST_ASSERT(c->walk_nr_to_zap == nr_to_zap,
-		    "%s: walk asked for %lu, expected in use - goal, %lu", what,
-		    c->walk_nr_to_zap, nr_to_zap);
-	TEST_ASSERT(c->walk_total == c->walk_counted && total == recycled,
-		    "%s: walk returned %lu, zaps freed %lu, mmu_recycled +%lu",
-		    what, total, c->walk_counted, recycled);
-	TEST_ASSERT(!c->past_budget, "%s: %lu zaps after the budget was met",
-		    what, c->past_budget);
-}
-
 /* Start phase @what of @fam's VM, with the zap trace cleared. */
 static void traced_begin(struct unsync_families *fam, struct zap_trace *t,
 			 struct zap_phase *p, const char *what)
@@ -255,7 +215,7 @@ static void test_sync_shrink(struct zap_trace *t)
 		    "%s: %lu pages in use, expected exactly the goal %lu", what,
 		    zap_stats_in_use(&p.after), goal);
 	if (t->exact) {
-		check_walk(&c, nr_to_zap, &p);
+		zap_check_walk(&c, nr_to_zap, &p);
 		/* No child, nothing unstable, no restart. */
 		TEST_ASSERT_EQ(c.unstable, 0);
 		TEST_ASSERT_EQ(c.restarts, 0);
@@ -319,7 +279,7 @@ static void test_family_shrinks(struct zap_trace *t)
 		}
 		check_landing(&p, goal, max_k(fam, sh->last));
 		if (t->exact)
-			check_walk(&c, nr_to_zap, &p);
+			zap_check_walk(&c, nr_to_zap, &p);
 		/*
 		 * Each family before the last reached had budget left after
 		 * its parent's zap: with one child or more, that zap was
@@ -426,7 +386,7 @@ static void test_drop_caches(struct zap_trace *t)
 			    DROP_CACHES_TRIES);
 	clean = !zaps_disturbed(&c, &p);
 	if (clean && t->exact) {
-		check_unstable(what, &c);
+		zap_check_unstable(what, &c);
 		ok = c.walk_total == c.walk_counted && c.walk_total == zapped;
 		TEST_ASSERT(ok,
 			    "%s: walks returned %lu, zaps freed %lu, made %lu",
@@ -494,7 +454,7 @@ static void test_memslot(struct zap_trace *t, bool move)
 		/* The zap of obsolete pages recycles nothing. */
 		TEST_ASSERT_EQ(p.after.mmu_recycled, p.before.mmu_recycled);
 		if (t->exact)
-			check_unstable(what, &c);
+			zap_check_unstable(what, &c);
 	}
 	check_guest_data(fam);
 	unsync_families_free(fam);
@@ -544,7 +504,7 @@ static void test_teardown(struct zap_trace *t)
 		    "%s: %lu zaps, expected the %lu pages in use (+1 root)",
 		    what, c.zaps, in_use);
 	if (t->exact)
-		check_unstable(what, &c);
+		zap_check_unstable(what, &c);
 	ksft_test_result_pass("%s: %lu zaps\n", what, c.zaps);
 }
 

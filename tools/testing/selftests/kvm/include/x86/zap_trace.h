@@ -64,6 +64,21 @@ void zap_trace_clear(struct zap_trace *t);
 void zap_trace_collect(struct zap_trace *t, struct zap_counts *c);
 void zap_trace_close(struct zap_trace *t);
 
+/*
+ * The checks of zap_trace.exact counts.  __kvm_mmu_prepare_zap_page(),
+ * whoever calls it, reports the list unstable exactly when the zap took
+ * children with it: one child as much as many (that child may be the
+ * walk's next page), none never.  A
+ * budgeted walk (kvm_mmu_zap_oldest_mmu_pages()) over phase @p was called
+ * once with @nr_to_zap, added each zap's nr_zapped (children, plus the page
+ * itself) to the total it returns and to mmu_recycled, and zapped nothing
+ * once it had enough.
+ */
+struct zap_phase;
+void zap_check_unstable(const char *what, const struct zap_counts *c);
+void zap_check_walk(const struct zap_counts *c, uint64_t nr_to_zap,
+		    const struct zap_phase *p);
+
 /* lib/x86/zap_trace_stale.c: the leftovers of killed runs. */
 void zap_trace_remove_stale(const char *tracefs);
 
