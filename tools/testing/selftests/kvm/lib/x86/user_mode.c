@@ -10,7 +10,10 @@
 
 /* IOPL 3 in RFLAGS: port I/O allowed at CPL3. */
 #define RFLAGS_IOPL3 (3ULL << 12)
-/* RSP0 in the 64-bit TSS: the stack for exceptions taken at CPL3. */
+/*
+ * RSP0, the stack for exceptions taken at CPL3, is at byte 4 of the 64-bit
+ * TSS (SDM vol. 3, "64-Bit TSS Format"); libkvm's TSS has no struct.
+ */
 #define TSS_RSP0 4
 #define OPCODE_IN_AL_DX 0xec
 
