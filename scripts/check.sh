@@ -62,7 +62,7 @@ bad_input() {
 	for t in $(tests); do
 		for args in "-n 0" "-n -1" "-n 99999999999" "-n abc" "-n 12x" "-n ''" \
 			    "-c 0" "-c 1000" "-c -3" "-c two" "-r 0" "-r 99999" "-r x" \
-			    "-x" "stray-argument"; do
+			    "-m bogus" "-x" "stray-argument"; do
 			eval "expect_error \"$t $args\" \"$out/$t\" $args" || fail=1
 		done
 		if ! "$out/$t" -h | grep '^usage:' >/dev/null; then

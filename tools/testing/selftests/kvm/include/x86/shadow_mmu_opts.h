@@ -8,7 +8,8 @@
 /*
  * A test's command line is a table of options, ended by an empty entry:
  * -@flag N sets *@num to N, which must lie in [@min, @max]; -@flag S sets
- * *@text to S; -@flag alone sets *@on.  The library adds -h, which prints
+ * *@text to S, or calls @parse(S), which exits on a bad S; -@flag alone
+ * sets *@on.  The library adds -h, which prints
  * the usage and exits 0; an unknown option, a bad value or a stray argument
  * fails the test before it opens /dev/kvm.
  */
@@ -19,6 +20,7 @@ struct shadow_mmu_opt {
 	uint64_t *num;
 	uint64_t min, max;
 	const char **text;
+	void (*parse)(const char *arg);
 	bool *on;
 };
 

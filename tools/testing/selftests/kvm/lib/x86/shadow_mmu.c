@@ -17,12 +17,25 @@
 #include "ucall_common.h"
 
 enum unsync_mode unsync_mode;
-static const char *unsync_mode_arg;
+
+static void unsync_mode_parse(const char *arg)
+{
+	if (!strcmp(arg, "shadow")) {
+		unsync_mode = UNSYNC_MODE_SHADOW;
+	} else if (!strcmp(arg, "nested")) {
+		unsync_mode = UNSYNC_MODE_NESTED;
+	} else {
+		fprintf(stderr, "Invalid -m '%s': expected shadow or nested\n",
+			arg);
+		exit(KSFT_FAIL);
+	}
+}
+
 const struct shadow_mmu_opt unsync_mode_opt = {
 	.flag = 'm',
 	.arg = "mode",
 	.help = "shadow or nested (default: what KVM can run)",
-	.text = &unsync_mode_arg,
+	.parse = unsync_mode_parse,
 };
 
 static inline uint64_t nested_data_l2_gpa(uint64_t i)
@@ -328,19 +341,6 @@ static bool probe_shadow_paging(void)
 	return unsync == 1;
 }
 
-static void unsync_mode_parse(const char *arg)
-{
-	if (!strcmp(arg, "shadow")) {
-		unsync_mode = UNSYNC_MODE_SHADOW;
-	} else if (!strcmp(arg, "nested")) {
-		unsync_mode = UNSYNC_MODE_NESTED;
-	} else {
-		fprintf(stderr, "Invalid -m '%s': expected shadow or nested\n",
-			arg);
-		exit(KSFT_FAIL);
-	}
-}
-
 void shadow_mmu_require(void)
 {
 	static const char needs_shadow[] =
@@ -348,8 +348,6 @@ void shadow_mmu_require(void)
 	const char *no_nested;
 	int shadow;
 
-	if (unsync_mode_arg)
-		unsync_mode_parse(unsync_mode_arg);
 	/* Opens /dev/kvm, and skips if there is none. */
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_BINARY_STATS_FD));
 	shadow = shadow_paging_enabled();

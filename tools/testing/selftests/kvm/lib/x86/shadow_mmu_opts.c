@@ -54,6 +54,8 @@ void shadow_mmu_parse_args(int argc, char *argv[],
 						o->min, o->max);
 		else if (o->text)
 			*o->text = optarg;
+		else if (o->parse)
+			o->parse(optarg);
 		else
 			*o->on = true;
 	}
