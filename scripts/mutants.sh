@@ -29,7 +29,7 @@ while :; do
 	esac
 done
 tree=$1
-out=$(cd "$2" && pwd)
+out=$(cd "$2" && pwd) || { echo "mutants.sh: no build in '$2' (make build OUT=$2)" >&2; exit 1; }
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 work=$out/mutants
