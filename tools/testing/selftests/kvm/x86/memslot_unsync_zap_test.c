@@ -19,8 +19,6 @@
  */
 #include <pthread.h>
 #include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,7 +36,6 @@
 
 /* The guest's #PF handler reports a fault with this GUEST_SYNC stage. */
 #define STAGE_PAGE_FAULT 14
-#define PF_ERROR_USER BIT_ULL(2)
 
 struct slot_op {
 	const char *name;
@@ -70,12 +67,9 @@ static bool verbose;
  * The guest, unsync_guest_code(), writes every data page, then each time the
  * host runs it writes one PTE of every data page table (KVM marks their
  * shadow pages unsync) and reads every data page back.  With the data slot
- * gone, its first read is an MMIO exit; with the page-table slot gone, a #PF
- * (guest_pf_handler()).
- */
-/*
- * A fault taken at CPL3: report the address and error code, then return,
- * so the guest retries the access once the host has put the slot back.
+ * gone, its first read is an MMIO exit; with the page-table slot gone, a #PF,
+ * taken at CPL3 here: report the address and error code, then return, so the
+ * guest retries the access once the host has put the slot back.
  */
 static void guest_pf_handler(struct ex_regs *regs)
 {
@@ -194,7 +188,7 @@ static void expect_page_fault_on_data(struct unsync_vm *uvm)
 	TEST_ASSERT(uc.args[1] == STAGE_PAGE_FAULT,
 		    "Guest reached stage %lu, expected a #PF", uc.args[1]);
 	TEST_ASSERT_EQ(uc.args[2], unsync_data_gva(0));
-	TEST_ASSERT_EQ(uc.args[3], PF_ERROR_USER);
+	TEST_ASSERT_EQ(uc.args[3], PFERR_USER_MASK);
 }
 
 static uint64_t nr_guest_tables(struct unsync_vm *uvm)

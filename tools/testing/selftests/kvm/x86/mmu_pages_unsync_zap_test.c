@@ -26,8 +26,6 @@
  * before it frees it, so those stats cannot show a leak.)
  */
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "kvm_util.h"
 #include "processor.h"

@@ -6,9 +6,9 @@
  * KVM_X86_QUIRK_SLOT_ZAP_ALL on and off (time per zapped page).  How
  * often the shrink's walk restarts is mmu_zap_restart_test's to count.
  *
- * A benchmark, not a pass/fail test of speed: it prints a table and one
- * "csv," line per size for scripts/bench.sh; it fails only if a zap is not
- * counted once, as the other tests check.
+ * A benchmark, not a pass/fail test of speed: it prints one "csv," line per
+ * size, which scripts/bench.sh turns into a table and a plot; it fails
+ * only if a zap is not counted once, as the other tests check.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +17,6 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "shadow_mmu.h"
-#include "ucall_common.h"
 
 #define DEFAULT_SIZES "1024,4096,16384,65536"
 #define LARGE_SIZES "1024,4096,16384,65536,262144"

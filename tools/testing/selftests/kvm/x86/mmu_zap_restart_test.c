@@ -17,12 +17,9 @@
  * each zap returned and what the walk was asked for and did, which makes
  * the call tree and the restarts exact.
  */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"

@@ -18,7 +18,7 @@
  * KVMs zap in different shapes (one zaps a parent's children past the
  * budget, another cuts them at it), so the test asserts what every correct
  * shadow MMU must do and prints the shape.  With kprobe events the call
- * tree of the zaps is exact (see shadow_mmu.h).  The host's shrinker may
+ * tree of the zaps is exact (see zap_trace.h).  The host's shrinker may
  * zap any VM at any time (another instance's drop_caches does): where that
  * would change a figure, the trace of this process tells, and the subtest
  * says so instead of judging.

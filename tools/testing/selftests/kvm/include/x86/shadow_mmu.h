@@ -181,12 +181,4 @@ extern const struct shadow_mmu_opt unsync_mode_opt;
 			1, unsync_max_pages()                                \
 	}
 
-/*
- * The inode of our pid namespace, 0 if unknown.  Live namespaces have
- * distinct inodes, so a name carrying the inode and a pid (what a killed
- * test leaves in tracefs or the cgroup tree) says in which namespace the
- * pid means something.
- */
-unsigned long pid_ns_inode(void);
-
 #endif /* SELFTEST_KVM_SHADOW_MMU_H */

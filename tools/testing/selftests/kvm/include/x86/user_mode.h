@@ -16,9 +16,15 @@
  * the PTE masks became the masks of an MMU (PTE_PRESENT_MASK(&vm->mmu),
  * PTE_LARGE_MASK is now PTE_HUGE_MASK), and the lookup of a leaf PTE,
  * vm_get_page_table_entry(), became vm_get_pte() (is_present_pte() came
- * with them).  PTE_GET_PA() and PG_LEVEL_SHIFT() kept theirs.
+ * with them); the VM's paging levels moved into its MMU.  PTE_GET_PA() and
+ * PG_LEVEL_SHIFT() kept theirs.
  */
 #ifdef is_present_pte
+static inline int guest_pgtable_levels(struct kvm_vm *vm)
+{
+	return vm->mmu.pgtable_levels;
+}
+
 static inline uint64_t guest_pte_present_mask(struct kvm_vm *vm)
 {
 	return PTE_PRESENT_MASK(&vm->mmu);
@@ -39,6 +45,11 @@ static inline uint64_t *guest_leaf_pte(struct kvm_vm *vm, uint64_t gva)
 	return (uint64_t *)vm_get_pte(vm, gva);
 }
 #else
+static inline int guest_pgtable_levels(struct kvm_vm *vm)
+{
+	return vm->pgtable_levels;
+}
+
 static inline uint64_t guest_pte_present_mask(struct kvm_vm *vm)
 {
 	return PTE_PRESENT_MASK;

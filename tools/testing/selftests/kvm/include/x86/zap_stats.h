@@ -14,7 +14,9 @@
 
 /*
  * vm_get_stat() takes the stat's name as a string up to 6.14 and as a bare
- * token (a macro) since 6.15: the one version switch of this suite.
+ * token (a macro) since 6.15.  One of three switches on what libkvm's API
+ * looks like, each keyed on the change itself (user_mode.h: the page-table
+ * API of 7.1; nested_npt.c: the VMCB's nested paging bit).
  */
 #ifdef vm_get_stat
 #define zap_vm_stat(vm, name) vm_get_stat(vm, name)

@@ -7,13 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"
 #include "shadow_mmu.h"
-#include "svm_util.h"
 #include "ucall_common.h"
 
 enum unsync_mode unsync_mode;
@@ -407,11 +405,4 @@ void check_zapped_recycled(const struct zap_phase *p)
 	}
 	TEST_ASSERT(ok, "%s: mmu_shadow_zapped +%lu, mmu_recycled +%lu",
 		    p->name, zapped, recycled);
-}
-
-unsigned long pid_ns_inode(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/ns/pid", &st) ? 0 : st.st_ino;
 }

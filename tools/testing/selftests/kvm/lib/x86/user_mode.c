@@ -118,7 +118,7 @@ void vcpu_enter_user_mode(struct kvm_vcpu *vcpu)
 	vm_install_exception_handler(vm, GP_VECTOR, user_mode_gp_handler);
 
 	vcpu_sregs_get(vcpu, &sregs);
-	set_user_bit(vm, PTE_GET_PA(sregs.cr3), 4);
+	set_user_bit(vm, PTE_GET_PA(sregs.cr3), guest_pgtable_levels(vm));
 	gdt_add_user_segment(vm, &sregs.cs);
 	gdt_add_user_segment(vm, &sregs.ds);
 	sregs.es = sregs.ds;

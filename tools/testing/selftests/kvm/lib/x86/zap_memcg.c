@@ -16,8 +16,8 @@
 
 #include "kvm_util.h"
 #include "processor.h"
-#include "shadow_mmu.h"
 #include "zap_memcg.h"
+#include "zap_util.h"
 
 #define MEMCG_CHARGE_BATCH 64
 #define MEMCG_PREFIX "kvm_zap_selftest_"
@@ -31,18 +31,6 @@ static struct {
 	char parent_procs[640];
 	char pid[16];
 } entered;
-
-/* Write @val to @path; 0 or -errno.  Async-signal-safe. */
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), r;
-
-	if (fd < 0)
-		return -errno;
-	r = write(fd, val, strlen(val)) == (ssize_t)strlen(val) ? 0 : -errno;
-	close(fd);
-	return r;
-}
 
 uint64_t zap_memcg_usage(struct zap_memcg *m)
 {
@@ -149,13 +137,13 @@ static bool memcg_find_parent(struct zap_memcg *m, bool v2)
 	snprintf(path, sizeof(path), "%s/cgroup.controllers", m->parent);
 	if (!file_has_word(path, "memory"))
 		return false;
-	/* A v2 child has the controller only if its parent passes it on. */
 	/*
-	 * This stays on after the test: undoing it would take the controller
-	 * from every other child, the test's other instances among them.
+	 * A v2 child has the controller only if its parent passes it on.  This
+	 * stays on after the test: undoing it would take the controller from
+	 * every other child, the test's other instances among them.
 	 */
 	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", m->parent);
-	write_file(path, "+memory");
+	zap_write_file(path, "+memory", false);
 	return true;
 }
 
@@ -167,7 +155,7 @@ void zap_memcg_leave(void)
 	if (!m)
 		return;
 	entered.m = NULL;
-	write_file(entered.parent_procs, entered.pid);
+	zap_write_file(entered.parent_procs, entered.pid, false);
 	rmdir(m->dir);
 }
 
@@ -238,7 +226,7 @@ const char *zap_memcg_enter(struct zap_memcg *m)
 	snprintf(entered.pid, sizeof(entered.pid), "%d", getpid());
 	snprintf(entered.parent_procs, sizeof(entered.parent_procs),
 		 "%s/cgroup.procs", m->parent);
-	r = write_file(path, entered.pid);
+	r = zap_write_file(path, entered.pid, false);
 	if (r) {
 		rmdir(m->dir);
 		return "cannot move the test into its memory cgroup";

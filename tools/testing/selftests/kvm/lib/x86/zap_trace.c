@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 #include "kvm_util.h"
-#include "shadow_mmu.h"
+#include "zap_stats.h"
 #include "zap_trace.h"
+#include "zap_util.h"
 
 #define TRACE_BUFFER_KB "16384"
 #define ZAP_FORMAT "events/kvmmmu/kvm_mmu_prepare_zap_page/format"
@@ -88,31 +89,13 @@ static void tracefs_fclose(FILE *f, const sigset_t *old)
 	sigprocmask(SIG_SETMASK, old, NULL);
 }
 
-/* Write @val to @path; 0 or -errno.  Async-signal-safe. */
-static int write_file(const char *path, const char *val, bool append)
-{
-	ssize_t len = strlen(val), r;
-	int fd;
-
-	fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
-	if (fd < 0)
-		return -errno;
-	WRITE_ONCE(busy_fd, fd);
-	r = write(fd, val, len);
-	if (r < 0)
-		r = -errno;
-	WRITE_ONCE(busy_fd, -1);
-	close(fd);
-	return r == len ? 0 : r < 0 ? r : -EIO;
-}
-
 static int tracefs_write(const char *path, const char *val, bool append)
 {
 	sigset_t old;
 	int r;
 
 	block_async_signals(&old);
-	r = write_file(path, val, append);
+	r = zap_write_file(path, val, append);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
@@ -169,15 +152,15 @@ static void zap_trace_cleanup(void)
 		if (spare_fd >= 0)
 			close(spare_fd);
 		spare_fd = -1;
-		write_file(cleanup.events_enable, "0", false);
+		zap_write_file(cleanup.events_enable, "0", false);
 		if (rmdir(cleanup.instance))
 			say("zap_trace: rmdir(", cleanup.instance,
 			    ") failed\n");
 		/* Even if not exact yet: a signal may come mid add_probes(). */
 		for (i = 0; i < ARRAY_SIZE(cleanup.unprobe); i++)
 			if (cleanup.unprobe[i][0])
-				write_file(cleanup.kprobe_events,
-					   cleanup.unprobe[i], true);
+				zap_write_file(cleanup.kprobe_events,
+					       cleanup.unprobe[i], true);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
@@ -252,7 +235,7 @@ static int add_probe(struct zap_trace *t, int kind, char type, const char *sym,
 
 static void add_probes(struct zap_trace *t)
 {
-	char path[128];
+	char path[256];
 	int r, i;
 
 	snprintf(path, sizeof(path), "%s/kprobe_events", tracefs);
@@ -285,7 +268,13 @@ static void add_probes(struct zap_trace *t)
 	if (r) {
 		snprintf(t->why_not_exact, sizeof(t->why_not_exact),
 			 "kprobes on the zap functions failed, errno %d", -r);
-		trace_write(t, "events/enable", "0");
+		/*
+		 * Disable the probes that were made (their group only: the
+		 * zap tracepoint stays on) so that they can be removed.
+		 */
+		snprintf(path, sizeof(path), "%s/events/%s/enable", t->instance,
+			 ZAP_TRACE_GROUP);
+		tracefs_write(path, "0", false);
 		for (i = 0; i < ARRAY_SIZE(cleanup.unprobe); i++)
 			tracefs_write(cleanup.kprobe_events, cleanup.unprobe[i],
 				      true);

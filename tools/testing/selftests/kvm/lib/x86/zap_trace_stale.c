@@ -17,22 +17,8 @@
 #include <unistd.h>
 
 #include "kvm_util.h"
-#include "shadow_mmu.h"
 #include "zap_trace.h"
-
-/* Append @cmd to kprobe_events at @path; 0 on success. */
-static int write_probe_events(const char *path, const char *cmd)
-{
-	ssize_t len = strlen(cmd);
-	int fd = open(path, O_WRONLY | O_APPEND);
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	r = write(fd, cmd, len);
-	close(fd);
-	return r == len ? 0 : -1;
-}
+#include "zap_util.h"
 
 /* include/linux/proc_ns.h: the inode of the initial pid namespace. */
 #define PROC_PID_INIT_INO 0xEFFFFFFCUL
@@ -187,7 +173,7 @@ static void remove_stale_probes(const char *tracefs, unsigned long our_ns)
 		if (!owner_gone(name, our_ns, &pid, &foreign))
 			continue;
 		snprintf(cmd, sizeof(cmd), "-:%s/%s\n", ZAP_TRACE_GROUP, name);
-		if (!write_probe_events(path, cmd))
+		if (!zap_write_file(path, cmd, true))
 			ksft_print_msg("removed kprobe %s of dead pid %d\n",
 				       name, pid);
 	}
