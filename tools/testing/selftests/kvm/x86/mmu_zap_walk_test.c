@@ -303,17 +303,10 @@ static void test_family_shrinks(struct zap_trace *t)
 /* Does this kernel's KVM have an MMU shrinker (6.12 has, 6.13+ not)? */
 static bool kvm_has_mmu_shrinker(void)
 {
-	FILE *f = fopen("/proc/kallsyms", "r");
-	char *line = NULL;
-	size_t cap = 0;
-	bool found = false;
+	char sym[80];
 
-	while (f && !found && getline(&line, &cap, f) > 0)
-		found = !!strstr(line, " mmu_shrink_scan");
-	free(line);
-	if (f)
-		fclose(f);
-	return found;
+	zap_find_symbol("mmu_shrink_scan", sym, sizeof(sym));
+	return sym[0];
 }
 
 /* Writes to drop_caches before a VM with zappable pages must have lost some. */

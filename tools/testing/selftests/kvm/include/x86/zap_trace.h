@@ -79,6 +79,12 @@ void zap_check_unstable(const char *what, const struct zap_counts *c);
 void zap_check_walk(const struct zap_counts *c, uint64_t nr_to_zap,
 		    const struct zap_phase *p);
 
+/*
+ * The kernel function @func as /proc/kallsyms names it, in @sym: itself or
+ * a .isra/.constprop clone; empty if inlined or kallsyms is unreadable.
+ */
+void zap_find_symbol(const char *func, char *sym, size_t size);
+
 /* lib/x86/zap_trace_stale.c: the leftovers of killed runs. */
 void zap_trace_remove_stale(const char *tracefs);
 

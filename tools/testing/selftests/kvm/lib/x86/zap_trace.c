@@ -180,7 +180,7 @@ static void zap_trace_signal(int sig)
  * tail out of line, whose entry and return are not the function's, so a
  * probe there would count some calls and miss others.
  */
-static void find_symbol(const char *func, char *sym, size_t size)
+void zap_find_symbol(const char *func, char *sym, size_t size)
 {
 	static const char *const clones[] = { ".isra.", ".constprop." };
 	char *line = NULL, name[80];
@@ -244,8 +244,8 @@ static void add_probes(struct zap_trace *t)
 			 "no kprobe events in tracefs (CONFIG_KPROBE_EVENTS)");
 		return;
 	}
-	find_symbol(WALK_FUNC, t->walk_sym, sizeof(t->walk_sym));
-	find_symbol(ZAP_FUNC, t->zap_sym, sizeof(t->zap_sym));
+	zap_find_symbol(WALK_FUNC, t->walk_sym, sizeof(t->walk_sym));
+	zap_find_symbol(ZAP_FUNC, t->zap_sym, sizeof(t->zap_sym));
 	if (!t->walk_sym[0] || !t->zap_sym[0]) {
 		snprintf(t->why_not_exact, sizeof(t->why_not_exact),
 			 "%s is not in /proc/kallsyms (inlined, or partly)",
