@@ -119,6 +119,10 @@ mkdir -p "$outdir"
 (cd "$work/linux" && git format-patch -q --cover-letter -o "$outdir" "HEAD~$n")
 cover=$(ls "$outdir"/0000-*.patch)
 base="Linux $(make -s -C "$tree" kernelversion)"
+# A git checkout also names its commit (base-commit, as format-patch --base).
+if [ "$(git -C "$tree" rev-parse --show-toplevel 2>/dev/null)" = "$tree" ]; then
+	base="$base, base-commit: $(git -C "$tree" rev-parse HEAD)"
+fi
 python3 - "$cover" "$msgs/0000-cover.txt" "$base" <<'PY'
 import sys
 cover, msg, base = sys.argv[1:]
