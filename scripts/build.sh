@@ -30,6 +30,9 @@ build_tests() {
 		dynamic=1
 		shift
 	fi
+	# An empty TREE (kernel.sh tree failed): cd "" would stay here and
+	# mirror this repository as if it were the tree.
+	[ -d "$1" ] || die "no kernel tree: TREE is \"$1\""
 	tree=$(cd "$1" && pwd)
 	mkdir -p "$2"
 	out=$(cd "$2" && pwd)
