@@ -9,7 +9,8 @@
 #	allocator of a static binary).  TREE is left exactly as it was: the
 #	build runs in OUT/src/<tree>, a scratch tree (kernel.sh scratch) into
 #	which this suite's files are laid as symlinks, so edits here need no
-#	copy.  Objects go to OUT/build/<tree>.
+#	copy, and whose usr holds TREE's UAPI headers, exported outside TREE
+#	(kernel.sh headers).  Objects go to OUT/build/<tree>.
 # build.sh modules TREE OUT [PATCH]
 #	Build kvm.ko and kvm-amd.ko from TREE's arch/x86/kvm and virt/kvm (with
 #	PATCH applied) for Debian's stock 6.12 kernel, with its .config and
@@ -24,11 +25,14 @@ CACHE=${CACHE:-$HOME/.cache/kvm-zap-selftests}
 die() { echo "build.sh: $*" >&2; exit 1; }
 
 build_tests() {
-	local dynamic='' tree out extra_cflags src name mirror kvm arch libs f dst tests build t
+	local dynamic='' tree out extra_cflags src name mirror hdr kvm arch libs f dst tests build t
 	if [ "$1" = --dynamic ]; then
 		dynamic=1
 		shift
 	fi
+	# An empty TREE (kernel.sh tree failed): cd "" would stay here and
+	# mirror this repository as if it were the tree.
+	[ -d "$1" ] || die "no kernel tree: TREE is \"$1\""
 	tree=$(cd "$1" && pwd)
 	mkdir -p "$2"
 	out=$(cd "$2" && pwd)
@@ -42,6 +46,9 @@ build_tests() {
 		"$here/scripts/kernel.sh" scratch "$tree" "$mirror"
 		echo "$tree" >"$mirror/.mirror-of"
 	fi
+	# The tree's UAPI headers, brought up to date outside the tree.
+	hdr=$("$here/scripts/kernel.sh" headers "$tree")
+	ln -sfn "$hdr/usr" "$mirror/usr"
 
 	# The tree names the x86 folders x86_64 up to 6.13 and x86 after.
 	arch=x86

@@ -9,8 +9,15 @@
 #	that it is a kernel tree with KVM selftests.  Without it, Debian's
 #	linux-source-$KERNEL_TREE (6.12, the default, installed with apt-get;
 #	7.3 downloaded from trixie-backports with a private apt state, so the
-#	machine's apt setup stays as it is), unpacked into $CACHE.  Then make
-#	sure the tree's exported UAPI headers (make headers) exist.
+#	machine's apt setup stays as it is), unpacked into $CACHE.  Nothing is
+#	written into the tree, by this or any other command here.
+# kernel.sh headers TREE
+#	Print a folder whose usr/include holds TREE's exported UAPI headers
+#	(make headers), made or brought up to date in $CACHE/headers with
+#	make O=, so that TREE stays as it was.  A tree built in place (which
+#	kbuild will not build out of the tree: it would mix in the tree's own
+#	build products) gives its own usr/include if it has one, else the
+#	headers are made from a copy of what make headers reads.
 # kernel.sh debian [headers]
 #	Fetch Debian's newest linux-image-6.12.*-amd64-unsigned (and with
 #	"headers", its linux-headers package) with apt-get download, unpack it
@@ -18,9 +25,11 @@
 # kernel.sh scratch TREE DIR [PATCHDIR]
 #	Make DIR a scratch copy of TREE to apply patches to:
 #	tools/testing/selftests/kvm is a real copy committed into a new git
-#	repository ("pristine"); everything else is a symlink into TREE, so the
-#	tree's own Makefiles and checkpatch work there and TREE stays as it
-#	was.  With PATCHDIR, apply its series (not the cover letter) with git am.
+#	repository ("pristine"); usr is a symlink to the headers' (kernel.sh
+#	headers), where the selftests Makefiles look for them; everything else
+#	is a symlink into TREE, so the tree's own Makefiles and checkpatch work
+#	there and TREE stays as it was.  With PATCHDIR, apply its series (not
+#	the cover letter) with git am.
 set -euo pipefail
 
 CACHE=${CACHE:-$HOME/.cache/kvm-zap-selftests}
@@ -90,11 +99,37 @@ tree() {
 			rm -rf "$tree" && mv "$tree.tmp" "$tree"
 		fi
 	fi
-	if [ ! -f "$tree/usr/include/linux/kvm.h" ]; then
-		echo "kernel.sh: make headers in $tree" >&2
-		make -s -C "$tree" headers >&2
-	fi
 	echo "$tree"
+}
+
+headers() {
+	local tree hdr src
+	tree=$(cd "$1" && pwd)
+	src=$tree
+	hdr=$CACHE/headers/$(echo "$tree" | tr / _)
+	mkdir -p "$CACHE/headers"
+	exec 8>"$hdr.lock"
+	flock 8
+	# Built in place: what kbuild checks before it builds with O=.
+	if [ -f "$tree/.config" ] || [ -d "$tree/include/config" ] ||
+	   [ -d "$tree/arch/x86/include/generated" ]; then
+		if [ -f "$tree/usr/include/linux/kvm.h" ]; then
+			echo "$tree"
+			return
+		fi
+		# A copy of what make headers reads, without the tree's build
+		# products (no .cmd file: kbuild rebuilds what a copy brought).
+		src=$hdr.src
+		mkdir -p "$src"
+		(cd "$tree" && rsync -a --delete -R --exclude=/include/config \
+			--exclude=/include/generated --exclude=/arch/x86/include/generated \
+			--exclude='*.o' --exclude='.*.cmd' \
+			Makefile scripts include arch/x86 tools/include "$src/")
+	fi
+	[ -f "$hdr/usr/include/linux/kvm.h" ] ||
+		echo "kernel.sh: exporting the UAPI headers of $tree into $hdr" >&2
+	make -s -C "$src" O="$hdr" headers >&2
+	echo "$hdr"
 }
 
 debian() {
@@ -141,11 +176,13 @@ mirror() {
 }
 
 scratch() {
-	local tree dir=$2 patches rel=tools/testing/selftests/kvm
+	local tree dir=$2 patches hdr rel=tools/testing/selftests/kvm
 	tree=$(cd "$1" && pwd)
 	patches=${3:+$(cd "$3" && pwd)}
 	rm -rf "$dir"
 	mirror "$tree" "$dir" "$rel"
+	hdr=$(headers "$tree")
+	ln -sfn "$hdr/usr" "$dir/usr"
 	cd "$dir"
 	git init -q
 	git add "$rel"
@@ -161,7 +198,8 @@ cmd=${1:-}
 shift || true
 case $cmd in
 tree) tree "$@" ;;
+headers) [ $# = 1 ] || die "usage: kernel.sh headers TREE"; headers "$@" ;;
 debian) debian "$@" ;;
 scratch) [ $# -ge 2 ] || die "usage: kernel.sh scratch TREE DIR [PATCHDIR]"; scratch "$@" ;;
-*) die "usage: kernel.sh tree [KDIR] | debian [headers] | scratch TREE DIR [PATCHDIR]" ;;
+*) die "usage: kernel.sh tree [KDIR] | headers TREE | debian [headers] | scratch TREE DIR [PATCHDIR]" ;;
 esac

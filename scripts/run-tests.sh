@@ -3,9 +3,10 @@
 #
 # run-tests.sh DIR [TEST...]: run the suite's test binaries in DIR (all of
 # patches/series, or the TESTs named) and print KTAP: each test's output
-# as diagnostics, one result line per test, the kselftest totals line and a
-# plain "N passed, N failed, N skipped" line.  Exit 1 if any test failed or
-# timed out.  POSIX sh: it also runs under busybox inside the QEMU guest.
+# as diagnostics, a line as the test prints it, one result line per test,
+# the kselftest totals line and a plain "N passed, N failed, N skipped"
+# line.  Exit 1 if any test failed or timed out.  POSIX sh: it also runs
+# under busybox inside the QEMU guest.
 #
 # TEST_ARGS are passed to every test (e.g. "-n 32768").
 # TIMEOUT (seconds per test, default 120) ends a hung test; its threads'
@@ -29,13 +30,24 @@ fi
 echo "TAP version 13"
 echo "1..$#"
 n=0 pass=0 fail=0 skip=0
-log=$(mktemp)
+tmp=$(mktemp -d)
+log=$tmp/log
 for t in "$@"; do
 	n=$((n + 1))
 	echo "# $t"
 	start=$(date +%s)
+	# The test writes into a FIFO of its own; the reader prints each line
+	# as it comes (and keeps it in $log for the skip reason).  The test
+	# runs itself in the background job, so $pid is the test's.
+	fifo=$tmp/fifo$n
+	mkfifo "$fifo"
+	while IFS= read -r line || [ -n "$line" ]; do
+		printf '# %s\n' "$line"
+		printf '%s\n' "$line" >&3
+	done <"$fifo" 3>"$log" &
+	reader=$!
 	# shellcheck disable=SC2086
-	"$dir/$t" ${TEST_ARGS:-} >"$log" 2>&1 &
+	"$dir/$t" ${TEST_ARGS:-} >"$fifo" 2>&1 &
 	pid=$!
 	ticks=0
 	while kill -0 "$pid" 2>/dev/null && [ "$ticks" -lt $((timeout * 5)) ]; do
@@ -46,7 +58,7 @@ for t in "$@"; do
 		for task in /proc/"$pid"/task/*; do
 			echo "# kernel stack of ${task##*/}:"
 			sed 's/^/#   /' "$task/stack" 2>/dev/null
-		done >>"$log"
+		done
 		kill -TERM "$pid" 2>/dev/null
 		sleep 2
 		kill -KILL "$pid" 2>/dev/null
@@ -56,7 +68,15 @@ for t in "$@"; do
 		wait "$pid"
 		rc=$?
 	fi
-	sed 's/^/# /' "$log"
+	# The reader ends with the test's output; a process the test left
+	# behind with the FIFO open must not hold the runner up.
+	ticks=0
+	while kill -0 "$reader" 2>/dev/null && [ "$ticks" -lt 10 ]; do
+		sleep 0.2
+		ticks=$((ticks + 1))
+	done
+	kill "$reader" 2>/dev/null
+	wait "$reader" 2>/dev/null
 	secs=$(($(date +%s) - start))
 	# Nothing of the test may survive it in tracefs, killed or not.
 	for tr in /sys/kernel/tracing /sys/kernel/debug/tracing; do
@@ -93,7 +113,7 @@ for t in "$@"; do
 		;;
 	esac
 done
-rm -f "$log"
+rm -rf "$tmp"
 echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]
