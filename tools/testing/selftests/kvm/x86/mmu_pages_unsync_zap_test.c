@@ -33,12 +33,11 @@
 #include "ucall_common.h"
 #include "zap_memcg.h"
 
-#define DEFAULT_NR_PAGES 2048
-#define DEFAULT_NR_CYCLES 3
 #define MAX_NR_CYCLES 100
 
-static uint64_t nr_pages = DEFAULT_NR_PAGES;
-static uint64_t nr_cycles = DEFAULT_NR_CYCLES;
+/* The options (-h), at their defaults. */
+static uint64_t nr_pages = 2048;
+static uint64_t nr_cycles = 3;
 static bool verbose;
 
 /* Let the guest write its page tables again, under whatever pool is set. */
