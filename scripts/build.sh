@@ -60,7 +60,7 @@ build_tests() {
 		ln -sfn "$src/$f" "$kvm/$dst"
 		case $f in lib/*.c) libs+=("$dst") ;; esac
 	done < <(cd "$src" && find include lib x86 -name '*.[ch]' | sort)
-	mapfile -t tests < <(sed -n '/^[0-9]/s/.* \(test\|bench\)=\([^ ]*\).*/\2/p' "$here/patches/series")
+	mapfile -t tests < <("$here/scripts/run-tests.sh" --list --all)
 
 	# The tree's Makefile, with this suite's library and tests added as the
 	# patch series registers them.  Set before the tree's Makefile is read,

@@ -27,8 +27,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "check.sh: $*" >&2; exit 1; }
-tests() { sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$here/patches/series"; }
-all_tests() { sed -n '/^[0-9]/s/.* \(test\|bench\)=\([^ ]*\).*/\2/p' "$here/patches/series"; }
+tests() { "$here/scripts/run-tests.sh" --list; }
+all_tests() { "$here/scripts/run-tests.sh" --list --all; }
 
 style() {
 	local tree=$1 files f rc=0

@@ -34,7 +34,7 @@ shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 work=$out/mutants
 mkdir -p "$work"
-mapfile -t tests < <(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$here/../patches/series")
+mapfile -t tests < <("$here/run-tests.sh" --list)
 names=${*:-$(cd "$here/../mutants" && ls ./*.patch | sed 's|^\./||; s|\.patch$||')}
 
 # The modes of KVM in the guest: shadow (kvm_amd npt=0: KVM shadows the

@@ -8,16 +8,30 @@
 # line.  Exit 1 if any test failed or timed out.  POSIX sh: it also runs
 # under busybox inside the QEMU guest.
 #
+# run-tests.sh --list [--all]: the tests of patches/series, one a line (with
+# --all, its benchmarks too): the one reader of the series' test list.
+#
 # TEST_ARGS are passed to every test (e.g. "-n 32768").
 # TIMEOUT (seconds per test, default 120) ends a hung test; its threads'
 # kernel stacks are printed first where /proc/PID/task/*/stack is readable.
 
-dir=$1
-shift
 series=$(dirname "$0")/../patches/series
 [ -f "$series" ] || series=$(dirname "$0")/series # in the QEMU guest
+list() {
+	if [ "${1:-}" = --all ]; then
+		sed -n '/^[0-9]/s/.* \(test\|bench\)=\([^ ]*\).*/\2/p' "$series"
+	else
+		sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$series"
+	fi
+}
+if [ "${1:-}" = --list ]; then
+	list "${2:-}"
+	exit 0
+fi
+dir=$1
+shift
 if [ $# -eq 0 ]; then
-	set -- $(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$series")
+	set -- $(list)
 fi
 timeout=${TIMEOUT:-120}
 

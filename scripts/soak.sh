@@ -34,8 +34,6 @@ while :; do
 	esac
 done
 dir=$(cd "$1" && pwd) runs=$2 par=$3 kills=$4
-series=$(dirname "$0")/../patches/series
-[ -f "$series" ] || series=$(dirname "$0")/series # in the QEMU guest
 # On the host (vm-run.sh beside this script; the guest has none): into
 # the QEMU guest, if asked or if this machine cannot run the tests.
 if [ -x "$(dirname "$0")/vm-run.sh" ] &&
@@ -46,7 +44,7 @@ if [ -x "$(dirname "$0")/vm-run.sh" ] &&
 	exec "$(dirname "$0")/vm-run.sh" --soak "$runs $par $kills" ${plant:+--plant} $vg \
 		--mem 8G --timeout $((600 + runs * 180 + kills * 60)) "$dir"
 fi
-tests=$(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$series")
+tests=$("$(dirname "$0")/run-tests.sh" --list)
 log=/tmp/soak.$$ # and $log.* for the soak's other files
 trap 'rm -f "$log" "$log".*' EXIT
 fails=0

@@ -89,7 +89,7 @@ for applet in $(busybox --list); do
 done
 echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
 cp "$here/run-tests.sh" "$here/soak.sh" "$series" "$root/tests/"
-for t in $(sed -n '/^[0-9]/s/.* \(test\|bench\)=\([^ ]*\).*/\2/p' "$series"); do
+for t in $("$here/run-tests.sh" --list --all); do
 	[ -x "$out/$t" ] || die "$out/$t not built (make build)"
 	cp "$out/$t" "$root/tests/"
 done
@@ -208,7 +208,7 @@ fi
 # libraries they load with their debug symbols (valgrind needs ld.so's).
 if [ -n "$valgrind" ]; then
 	mkdir -p "$root/tests/valgrind"
-	for t in $(sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$series"); do
+	for t in $("$here/run-tests.sh" --list); do
 		cp "$valgrind/$t" "$root/tests/valgrind/"
 	done
 	libs=$(ldd "$root"/tests/valgrind/* /usr/bin/valgrind.bin |

@@ -181,22 +181,8 @@ void nested_svm_run_to_vmmcall(struct nested_svm *svm)
 {
 	struct vmcb *vmcb = (struct vmcb *)svm->vmcb;
 
-	/*
-	 * L2 leaves its own values in every GPR but RAX and RSP (which VMRUN
-	 * restores): keep RBP on the stack, below the red zone, and let the
-	 * compiler save the others.
-	 */
-	asm volatile("sub $128, %%rsp\n\t"
-		     "push %%rbp\n\t"
-		     "vmload %%rax\n\t"
-		     "vmrun %%rax\n\t"
-		     "vmsave %%rax\n\t"
-		     "pop %%rbp\n\t"
-		     "add $128, %%rsp"
-		     :
-		     : "a"(svm->vmcb_gpa)
-		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
-		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
+	/* libkvm's VMRUN: L2's GPRs are kept in its guest_regs meanwhile. */
+	run_guest(vmcb, svm->vmcb_gpa);
 	__GUEST_ASSERT(vmcb->control.exit_code == SVM_EXIT_VMMCALL,
 		       "L2 exit 0x%lx (0x%lx, 0x%lx), expected VMMCALL",
 		       (uint64_t)vmcb->control.exit_code,
