@@ -40,7 +40,14 @@ static uint64_t nr_pages = 2048;
 static uint64_t nr_cycles = 3;
 static bool verbose;
 
-/* Let the guest write its page tables again, under whatever pool is set. */
+/*
+ * The guest is the library's unsync_guest_code(): it writes every data page
+ * once, then each time it runs writes one PTE of every data page table
+ * (GUEST_SYNC(UNSYNC_STAGE_SHADOWED) before, GUEST_SYNC(UNSYNC_STAGE_UNSYNC)
+ * after: KVM marks their shadow pages unsync) and reads every data page
+ * back, rebuilding whatever the host zapped meanwhile.  A build runs it
+ * through both stages, under whatever pool is set.
+ */
 static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
 {
 	uint64_t nr_tables = uvm->nr_guest_tables[1] + uvm->nr_guest_tables[2] +
