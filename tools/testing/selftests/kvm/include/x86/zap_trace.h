@@ -14,8 +14,10 @@
 #ifndef SELFTEST_KVM_ZAP_TRACE_H
 #define SELFTEST_KVM_ZAP_TRACE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * The instance is ZAP_TRACE_PREFIX<tag>, the probes ZAP_TRACE_GROUP/<kind>_<tag>,
@@ -63,6 +65,13 @@ void zap_trace_clear(struct zap_trace *t);
 /* Summarise the zaps captured since zap_trace_clear(), then clear. */
 void zap_trace_collect(struct zap_trace *t, struct zap_counts *c);
 void zap_trace_close(struct zap_trace *t);
+/*
+ * The instance's trace text, for a reader of its own (a -v printer): the
+ * fatal signals wait until it is closed again (the cleanup cannot remove
+ * an instance whose trace file is open).
+ */
+FILE *zap_trace_text_open(struct zap_trace *t, sigset_t *old);
+void zap_trace_text_close(FILE *f, const sigset_t *old);
 
 /*
  * The checks of zap_trace.exact counts.  __kvm_mmu_prepare_zap_page(),

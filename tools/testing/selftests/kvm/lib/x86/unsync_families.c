@@ -3,8 +3,6 @@
  * Shadow page families at the oldest end of active_mmu_pages: see
  * unsync_families.h for the layout and the guest's protocol.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,23 +209,14 @@ static void print_token(const char *tok, int count, int *on_line)
 
 void families_print_zaps(struct unsync_families *fam, struct zap_trace *t)
 {
-	char path[256], tok[16], prev[16] = "", *line = NULL;
+	char tok[16], prev[16] = "", *line = NULL;
 	int count = 0, on_line = 0;
-	sigset_t set, old;
 	size_t cap = 0;
 	const char *ev;
+	sigset_t old;
 	FILE *f;
 
-	/* No fatal signal while the instance is busy (see zap_trace.c). */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	snprintf(path, sizeof(path), "%s/trace", t->instance);
-	f = fopen(path, "r");
-	TEST_ASSERT(f, "fopen(%s) failed, errno %d", path, errno);
+	f = zap_trace_text_open(t, &old);
 	ksft_print_msg("zaps (Fn: parent of family n, u/s: a child):\n");
 	while (getline(&line, &cap, f) > 0) {
 		ev = strstr(line, " kvm_mmu_prepare_zap_page: ");
@@ -246,6 +235,5 @@ void families_print_zaps(struct unsync_families *fam, struct zap_trace *t)
 	if (on_line)
 		printf("\n");
 	free(line);
-	fclose(f);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	zap_trace_text_close(f, &old);
 }

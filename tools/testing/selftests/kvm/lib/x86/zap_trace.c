@@ -89,6 +89,22 @@ static void tracefs_fclose(FILE *f, const sigset_t *old)
 	sigprocmask(SIG_SETMASK, old, NULL);
 }
 
+FILE *zap_trace_text_open(struct zap_trace *t, sigset_t *old)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/trace", t->instance);
+	f = tracefs_fopen(path, old);
+	TEST_ASSERT(f, "fopen(%s) failed, errno %d", path, errno);
+	return f;
+}
+
+void zap_trace_text_close(FILE *f, const sigset_t *old)
+{
+	tracefs_fclose(f, old);
+}
+
 static int tracefs_write(const char *path, const char *val, bool append)
 {
 	sigset_t old;
