@@ -61,6 +61,7 @@ build_tests() {
 		case $f in lib/*.c) libs+=("$dst") ;; esac
 	done < <(cd "$src" && find include lib x86 -name '*.[ch]' | sort)
 	mapfile -t tests < <("$here/scripts/run-tests.sh" --list --all)
+	[ ${#tests[@]} -gt 0 ] || die "no tests in patches/series"
 
 	# The tree's Makefile, with this suite's library and tests added as the
 	# patch series registers them.  Set before the tree's Makefile is read,

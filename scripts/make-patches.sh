@@ -119,17 +119,22 @@ mkdir -p "$outdir"
 (cd "$work/linux" && git format-patch -q --cover-letter -o "$outdir" "HEAD~$n")
 cover=$(ls "$outdir"/0000-*.patch)
 base="Linux $(make -s -C "$tree" kernelversion)"
+base_commit=''
 # A git checkout also names its commit (base-commit, as format-patch --base).
-if [ "$(git -C "$tree" rev-parse --show-toplevel 2>/dev/null)" = "$tree" ]; then
-	base="$base, base-commit: $(git -C "$tree" rev-parse HEAD)"
+if [ "$(git -C "$tree" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$tree" && pwd -P)" ]; then
+	base_commit=$(git -C "$tree" rev-parse HEAD)
 fi
-python3 - "$cover" "$msgs/0000-cover.txt" "$base" <<'PY'
+python3 - "$cover" "$msgs/0000-cover.txt" "$base" "$base_commit" <<'PY'
 import sys
-cover, msg, base = sys.argv[1:]
+cover, msg, base, base_commit = sys.argv[1:]
 subject, body = open(msg).read().split('\n', 1)
 s = open(cover).read()
 s = s.replace('*** SUBJECT HERE ***', subject)
 s = s.replace('*** BLURB HERE ***', body.strip('\n').replace('@BASE@', base))
+if base_commit:
+    # Where format-patch --base puts it: alone, just before the signature.
+    head, sig = s.rsplit('\n-- \n', 1)
+    s = head.rstrip('\n') + '\n\nbase-commit: ' + base_commit + '\n-- \n' + sig
 open(cover, 'w').write(s)
 PY
 ls "$outdir"

@@ -18,11 +18,12 @@
 series=$(dirname "$0")/../patches/series
 [ -f "$series" ] || series=$(dirname "$0")/series # in the QEMU guest
 list() {
-	if [ "${1:-}" = --all ]; then
-		sed -n '/^[0-9]/s/.* \(test\|bench\)=\([^ ]*\).*/\2/p' "$series"
-	else
-		sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$series"
-	fi
+	case ${1:-} in
+	--all) sed -n -e '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' \
+		      -e '/^[0-9]/s/.* bench=\([^ ]*\).*/\1/p' "$series" ;;
+	'') sed -n '/^[0-9]/s/.* test=\([^ ]*\).*/\1/p' "$series" ;;
+	*) echo "run-tests.sh: --list [--all], not --list $1" >&2; exit 2 ;;
+	esac
 }
 if [ "${1:-}" = --list ]; then
 	list "${2:-}"
@@ -45,6 +46,9 @@ echo "TAP version 13"
 echo "1..$#"
 n=0 pass=0 fail=0 skip=0
 tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 log=$tmp/log
 for t in "$@"; do
 	n=$((n + 1))

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * What the memory cgroup (zap_memcg.c) and the trace layer (zap_trace*.c)
- * share: both make named kernel objects (a cgroup, a tracefs instance and
- * kprobes) that a killed test leaves behind, write them from signal
- * handlers, and name them so that a later run can tell whose they are.
+ * For the library's parts that make named kernel objects a killed test
+ * leaves behind (the memory cgroup of zap_memcg.c; later the trace
+ * layer's tracefs instance and kprobes): a tag that tells a later run
+ * whose they are, and a file write that signal handlers may use.
  */
 #ifndef SELFTEST_KVM_ZAP_UTIL_H
 #define SELFTEST_KVM_ZAP_UTIL_H

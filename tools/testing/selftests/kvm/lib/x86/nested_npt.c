@@ -167,6 +167,7 @@ void nested_svm_setup(struct nested_svm *svm, void *l2_rip)
 	save->cr3 = get_cr3();
 	save->cr4 = get_cr4();
 	save->g_pat = rdmsr(MSR_IA32_CR_PAT);
+	/* 7.3's run_guest() loads RFLAGS from its guest_regs instead. */
 	save->rflags = X86_EFLAGS_FIXED;
 	save->rip = (uint64_t)l2_rip;
 	save->rsp = (uint64_t)(svm->l2_stack + sizeof(svm->l2_stack));
