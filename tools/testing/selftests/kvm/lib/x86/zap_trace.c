@@ -497,21 +497,19 @@ static uint64_t buffer_overruns(struct zap_trace *t)
 
 void zap_trace_collect(struct zap_trace *t, struct zap_counts *c)
 {
-	char path[256], *line = NULL;
 	struct zap_parser p;
+	char *line = NULL;
 	size_t cap = 0;
 	sigset_t old;
 	FILE *f;
 	int r = 0;
 
 	zap_parser_init(&p, c, t->tag, t->exact);
-	snprintf(path, sizeof(path), "%s/trace", t->instance);
-	f = tracefs_fopen(path, &old);
-	TEST_ASSERT(f, "fopen(%s) failed, errno %d", path, errno);
+	f = zap_trace_text_open(t, &old);
 	while (!r && getline(&line, &cap, f) > 0)
 		r = zap_parse_line(&p, line);
 	free(line);
-	tracefs_fclose(f, &old);
+	zap_trace_text_close(f, &old);
 	TEST_ASSERT(!r && !zap_parse_end(&p), "%s", p.error);
 	c->lost += buffer_overruns(t) + probes_missed(t);
 	zap_trace_clear(t);
