@@ -43,12 +43,14 @@ build_tests() {
 	kvm=$mirror/tools/testing/selftests/kvm
 
 	if [ ! -f "$mirror/.mirror-of" ] || [ "$(cat "$mirror/.mirror-of")" != "$tree" ]; then
+		# The scratch tree comes with the UAPI headers linked in.
 		"$here/scripts/kernel.sh" scratch "$tree" "$mirror"
 		echo "$tree" >"$mirror/.mirror-of"
+	else
+		# The tree's UAPI headers, brought up to date outside the tree.
+		hdr=$("$here/scripts/kernel.sh" headers "$tree")
+		ln -sfn "$hdr/usr" "$mirror/usr"
 	fi
-	# The tree's UAPI headers, brought up to date outside the tree.
-	hdr=$("$here/scripts/kernel.sh" headers "$tree")
-	ln -sfn "$hdr/usr" "$mirror/usr"
 
 	# The tree names the x86 folders x86_64 up to 6.13 and x86 after.
 	arch=x86
