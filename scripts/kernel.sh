@@ -84,6 +84,7 @@ tree() {
 				fi
 				;;
 			7.3)
+				mkdir -p "$CACHE"
 				tarball=$CACHE/$pkg.tar.xz
 				dpkg-deb --fsys-tarfile "$(backports_deb "$pkg")" |
 					tar -xOf - "./usr/src/$pkg.tar.xz" >"$tarball"
