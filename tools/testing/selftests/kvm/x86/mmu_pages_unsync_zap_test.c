@@ -1,492 +1,482 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Shrink the shadow MMU page pool (KVM_SET_NR_MMU_PAGES) over a guest with
- * many unsync shadow pages, and check that the pages KVM zaps are counted
- * exactly once.
+ * Shrink the shadow MMU's page pool (KVM_SET_NR_MMU_PAGES) over a guest with
+ * many unsync shadow pages, and check what KVM zaps and how it counts it.
  *
- * kvm_mmu_zap_oldest_mmu_pages() walks active_mmu_pages from the oldest end
- * and zaps pages until it has freed enough.  Zapping a parent also zaps its
- * unsync children, which makes the list unstable and forces a restart of the
- * walk; __kvm_mmu_prepare_zap_page() reports that separately from the number
- * of pages it zapped, which the walk adds to mmu_recycled.  Every page
- * zapped also bumps mmu_shadow_zapped once, so for a shrink the two
- * counters must move together, and the pool must end within its goal.
- * A zapped page is freed only after every vCPU was asked to flush its TLB.
+ * kvm_mmu_change_mmu_pages() zaps through kvm_mmu_zap_oldest_mmu_pages(),
+ * which walks the active pages from the oldest, skips roots in use, and zaps
+ * until the pages it has freed reach its budget.  Zapping a parent also zaps
+ * its unsync children (and, for nested TDP, its children left without a
+ * parent), wherever they sit in the list: __kvm_mmu_prepare_zap_page() then
+ * reports the list unstable, so the walk starts over, and separately the
+ * number of pages it zapped, which the walk adds up and finally adds to
+ * mmu_recycled.  Every zap also bumps mmu_shadow_zapped once, so a shrink
+ * must move both counters alike.
  *
- * Last, a guest keeps writing a shadowed level-2 table through a mapping
- * of it as data: KVM emulates each write (the table is write-protected),
- * detects the flooding and zaps the table's shadow page, after which the
- * table is an ordinary page and the guest's writes to it go through.
- *
- * Where the test can make itself a memory cgroup, it checks that zapped
- * shadow pages are freed, not only unlinked: the memory charged to the
- * cgroup falls by at least a page per zapped shadow page after a shrink and
- * after a memslot delete, and is back where it started once the VM is gone.
- * (KVM stops counting a page in SecPageTables when it prepares the zap,
- * before it frees it, so those stats cannot show a leak.)
+ * Then write flooding: a guest that keeps writing a shadowed level-2 table,
+ * with no walk through it in between, has its writes emulated until KVM
+ * decides the page is no longer a page table and zaps its shadow page.
  */
 #include <errno.h>
+#include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"
-#include "shadow_mmu.h"
 #include "ucall_common.h"
-#include "zap_memcg.h"
+#include "unsync_vm.h"
 
-#define MAX_NR_CYCLES 100
-
-/* The options (-h), at their defaults. */
-static uint64_t nr_pages = 2048;
-static uint64_t nr_cycles = 3;
+static u64 nr_pages = 2048;
+static int nr_cycles = 2;
 static bool verbose;
 
-/*
- * The guest is the library's unsync_guest_code(): it writes every data page
- * once, then each time it runs writes one PTE of every data page table
- * (GUEST_SYNC(UNSYNC_STAGE_SHADOWED) before, GUEST_SYNC(UNSYNC_STAGE_UNSYNC)
- * after: KVM marks their shadow pages unsync) and reads every data page
- * back, rebuilding whatever the host zapped meanwhile.  A build runs it
- * through both stages, under whatever pool is set.
- */
-static void build_unsync_pages(struct unsync_vm *uvm, int cycle)
+/* KVM_SET_NR_MMU_PAGES to @goal, with the counters before and after. */
+static void shrink(struct kvm_vm *vm, u64 goal, struct unsync_stats *before,
+		   struct unsync_stats *after)
 {
-	uint64_t nr_tables = uvm->nr_guest_tables[1] + uvm->nr_guest_tables[2] +
-			     uvm->nr_guest_tables[3];
-	struct zap_phase p;
-
-	zap_phase_begin(uvm->vm, &p, "build");
-	unsync_vm_build(uvm);
-	zap_phase_end(uvm->vm, &p);
-
-	ksft_print_msg("cycle %d build: %.1f ms, pages_4k %+ld\n", cycle, p.ms,
-		       (long)p.delta.pages_4k);
-	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
-		       zap_stats_in_use(&p.before), zap_stats_in_use(&p.after),
-		       p.before.mmu_unsync, p.after.mmu_unsync);
-
-	/*
-	 * The pool holds a shadow page for every guest page table, so KVM has
-	 * no reason to recycle while the guest builds.
-	 */
-	TEST_ASSERT_EQ(p.after.mmu_recycled, p.before.mmu_recycled);
-
-	/*
-	 * Every guest page table the guest walked is shadowed, each by one
-	 * shadow page (plus libkvm's own tables and the root).
-	 */
-	TEST_ASSERT(zap_stats_in_use(&p.after) >= nr_tables,
-		    "cycle %d build: %lu pages in use, expected >= %lu", cycle,
-		    zap_stats_in_use(&p.after), nr_tables);
-
-	/*
-	 * A write to a shadowed level-1 guest page table makes KVM mark its
-	 * shadow page unsync rather than emulate the write; the guest wrote
-	 * all N of them and did not reload CR3, so all N are unsync.  Only
-	 * those tables were written, so the gauge is exactly N.
-	 */
-	TEST_ASSERT(p.after.mmu_unsync == uvm->nr_pages,
-		    "cycle %d build: mmu_unsync is %lu, expected %lu", cycle,
-		    p.after.mmu_unsync, uvm->nr_pages);
-	ksft_test_result_pass("cycle %d: build %lu unsync shadow pages\n",
-			      cycle, uvm->nr_pages);
+	unsync_stats_read(vm, before);
+	unsync_set_pool(vm, goal);
+	unsync_stats_read(vm, after);
+	if (verbose)
+		ksft_print_msg("shrink to %lu: in use %lu -> %lu, zapped %lu, recycled %lu\n",
+			       goal, before->in_use, after->in_use,
+			       after->mmu_shadow_zapped - before->mmu_shadow_zapped,
+			       after->mmu_recycled - before->mmu_recycled);
 }
 
-/* KVM_SET_NR_MMU_PAGES below KVM's minimum fails and changes nothing. */
-static void check_goal_below_minimum(struct unsync_vm *uvm, int cycle)
+/* What every shrink to @goal that found more than @goal pages in use must do. */
+static void check_shrink(const char *what, u64 goal, struct unsync_stats *b,
+			 struct unsync_stats *a)
 {
-	static const uint64_t bad_goals[] = { KVM_MIN_ALLOC_MMU_PAGES - 1, 0 };
-	struct zap_phase p;
+	u64 zapped = a->mmu_shadow_zapped - b->mmu_shadow_zapped;
+	u64 recycled = a->mmu_recycled - b->mmu_recycled;
+
+	/*
+	 * The walk skips roots in use, so every page it zaps is freed and
+	 * counted once in mmu_shadow_zapped and once in the total it adds to
+	 * mmu_recycled, whether it was zapped on its own, as an unsync child
+	 * or as a nested child left without a parent.
+	 */
+	TEST_ASSERT(zapped == recycled,
+		    "%s: mmu_shadow_zapped +%lu, mmu_recycled +%lu, expected equal%s",
+		    what, zapped, recycled,
+		    unsync_mode == UNSYNC_MODE_NESTED ?
+		    " (a recursive nested zap counted as one page? see \"KVM: x86/mmu: Count every page a recursive nested TDP zap frees\")" : "");
+
+	/*
+	 * The walk goes on until the pool is within its goal; only roots in
+	 * use can stop it, and one vCPU has at most 4 (its root and three
+	 * cached ones), far below the smallest goal.
+	 */
+	TEST_ASSERT(a->in_use <= goal, "%s: %lu pages in use, expected <= %lu",
+		    what, a->in_use, goal);
+
+	/* A zap removes shadow pages; it never creates one. */
+	TEST_ASSERT_EQ(a->mmu_cache_miss, b->mmu_cache_miss);
+
+	/* mmu_unsync counts unsync pages in use: zaps only lower it. */
+	TEST_ASSERT(a->mmu_unsync <= b->mmu_unsync && a->mmu_unsync <= a->in_use,
+		    "%s: mmu_unsync %lu -> %lu, with %lu pages in use", what,
+		    b->mmu_unsync, a->mmu_unsync, a->in_use);
+
+	/*
+	 * A vCPU may still reach a zapped page through its TLB or paging
+	 * structure caches, so KVM must ask every vCPU to flush
+	 * (kvm_flush_remote_tlbs()) before it frees the page.
+	 */
+	TEST_ASSERT(a->remote_tlb_flush_requests > b->remote_tlb_flush_requests,
+		    "%s: %lu pages zapped, no remote TLB flush requested", what,
+		    zapped);
+}
+
+/*
+ * The guest writes every data page once, then each time the host runs it:
+ * writes one PTE of each data page's level-1 table (KVM marks those shadow
+ * pages unsync), and reads back data pages [0, check_nr), which rebuilds
+ * whatever the host zapped meanwhile.
+ */
+static u64 check_nr;
+
+static void guest_code(u64 nr_pages)
+{
+	unsync_guest_write_data(0, nr_pages);
+	for (;;) {
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_write_tables(0, nr_pages);
+		GUEST_SYNC(UNSYNC_STAGE_UNSYNC);
+		unsync_guest_check_data(0, READ_ONCE(check_nr));
+	}
+}
+
+static void set_check_nr(struct unsync_vm *uvm, u64 nr)
+{
+	check_nr = nr;
+	sync_global_to_guest(uvm->vm, check_nr);
+}
+
+/* Build N unsync pages: KVM shadows every data table and unsyncs N. */
+static void test_build(struct unsync_vm *uvm, int cycle)
+{
+	struct unsync_stats b, a;
+
+	unsync_set_pool(uvm->vm, unsync_pool_pages(nr_pages));
+	unsync_stats_read(uvm->vm, &b);
+	unsync_vm_build(uvm);
+	unsync_stats_read(uvm->vm, &a);
+	ksft_print_msg("cycle %d: build: in use %lu -> %lu, unsync %lu -> %lu\n",
+		       cycle, b.in_use, a.in_use, b.mmu_unsync, a.mmu_unsync);
+
+	/* The pool holds every table: nothing had to be recycled. */
+	TEST_ASSERT_EQ(a.mmu_recycled, b.mmu_recycled);
+
+	/* Each table the guest walked has its shadow page. */
+	TEST_ASSERT(a.in_use >= unsync_vm_tables(uvm),
+		    "cycle %d build: %lu pages in use, expected >= %lu tables",
+		    cycle, a.in_use, unsync_vm_tables(uvm));
+
+	/*
+	 * Only the data pages' level-1 tables were written, and the guest did
+	 * not reload CR3 (nor run L2 again): exactly N are unsync.
+	 */
+	TEST_ASSERT(a.mmu_unsync == nr_pages,
+		    "cycle %d build: mmu_unsync %lu, expected %lu", cycle,
+		    a.mmu_unsync, nr_pages);
+	ksft_test_result_pass("cycle %d: build unsync pages\n", cycle);
+}
+
+static void test_goals_below_minimum(struct unsync_vm *uvm, int cycle)
+{
+	static const u64 goals[] = { KVM_MIN_ALLOC_MMU_PAGES - 1, 1, 0 };
+	struct unsync_stats b, a;
 	int i, r;
 
-	zap_phase_begin(uvm->vm, &p, "goal below minimum");
-	for (i = 0; i < ARRAY_SIZE(bad_goals); i++) {
-		r = __vm_ioctl(uvm->vm, KVM_SET_NR_MMU_PAGES,
-			       (void *)(unsigned long)bad_goals[i]);
-		/*
-		 * kvm_vm_ioctl_set_nr_mmu_pages() rejects goals below
-		 * KVM_MIN_ALLOC_MMU_PAGES before touching the pool.
-		 */
+	unsync_stats_read(uvm->vm, &b);
+	for (i = 0; i < ARRAY_SIZE(goals); i++) {
+		r = __unsync_set_pool(uvm->vm, goals[i]);
+		/* The ioctl checks the goal before it touches the pool. */
 		TEST_ASSERT(r == -1 && errno == EINVAL,
-			    "goal %lu: returned %d errno %d, expected EINVAL",
-			    bad_goals[i], r, errno);
+			    "goal %lu: returned %d (errno %d), expected EINVAL",
+			    goals[i], r, errno);
 	}
-	zap_phase_end(uvm->vm, &p);
-	TEST_ASSERT_EQ(p.after.mmu_shadow_zapped, p.before.mmu_shadow_zapped);
-	TEST_ASSERT_EQ(p.after.mmu_recycled, p.before.mmu_recycled);
-	TEST_ASSERT_EQ(p.after.mmu_unsync, p.before.mmu_unsync);
-	ksft_test_result_pass("cycle %d: goals below %d are refused\n", cycle,
-			      KVM_MIN_ALLOC_MMU_PAGES);
+	unsync_stats_read(uvm->vm, &a);
+	TEST_ASSERT_EQ(a.mmu_shadow_zapped, b.mmu_shadow_zapped);
+	TEST_ASSERT_EQ(a.in_use, b.in_use);
+	ksft_test_result_pass("cycle %d: goals below the minimum are refused\n", cycle);
 }
 
-/* Shrink the pool to @goal and check what KVM zapped. */
-static void shrink_pool(struct unsync_vm *uvm, int cycle, uint64_t goal)
+/* A goal of exactly what is in use: the pool is within it already. */
+static void test_goal_in_use(struct unsync_vm *uvm, int cycle)
 {
-	uint64_t in_use, zapped, flush_requests;
-	struct zap_stats again;
-	struct zap_phase p;
-	char name[32];
-	bool ok;
+	struct unsync_stats b, a, s;
 
-	snprintf(name, sizeof(name), "shrink to %lu", goal);
-	zap_phase_begin(uvm->vm, &p, name);
-	set_nr_mmu_pages(uvm->vm, goal);
-	zap_phase_end(uvm->vm, &p);
-	set_nr_mmu_pages(uvm->vm, goal);
-	zap_stats_read(uvm->vm, &again, "after second shrink");
-
-	in_use = zap_stats_in_use(&p.after);
-	zapped = p.delta.mmu_shadow_zapped;
-	flush_requests = p.delta.remote_tlb_flush_requests;
-	ksft_print_msg("cycle %d shrink to %lu: %.2f ms, zapped %lu/%lu\n",
-		       cycle, goal, p.ms, zapped, p.delta.mmu_recycled);
-	ksft_print_msg("  in use %lu -> %lu, unsync %lu -> %lu\n",
-		       zap_stats_in_use(&p.before), in_use, p.before.mmu_unsync,
-		       p.after.mmu_unsync);
-	ksft_print_msg("  flush requests +%lu, flushes +%lu\n", flush_requests,
-		       p.delta.remote_tlb_flush);
-
-	/*
-	 * The shrink skips active roots, so each page it zaps is freed: it
-	 * bumps mmu_shadow_zapped once and is counted once in the nr_zapped
-	 * total that kvm_mmu_zap_oldest_mmu_pages() adds to mmu_recycled,
-	 * whether it was zapped on its own or as an unsync child.
-	 */
-	check_zapped_recycled(&p);
-
-	/* Zapping frees shadow pages, it never creates one. */
-	TEST_ASSERT_EQ(p.after.mmu_cache_miss, p.before.mmu_cache_miss);
-
-	/*
-	 * A zapped shadow page may still be reachable from a vCPU's TLB (or
-	 * paging-structure caches) until that vCPU flushes: KVM must request
-	 * a flush on every vCPU (kvm_flush_remote_tlbs(), counted in
-	 * remote_tlb_flush_requests) before it frees the page.  Whether the
-	 * request reached a vCPU (remote_tlb_flush) depends on a vCPU being
-	 * in guest mode on another CPU, so only the request is asserted.
-	 */
-	TEST_ASSERT(!zapped || flush_requests >= 1,
-		    "shrink to %lu: zapped %lu, no remote TLB flush requested",
-		    goal, zapped);
-
-	if (zap_stats_in_use(&p.before) > goal) {
-		/*
-		 * kvm_mmu_change_mmu_pages() zaps until n_used_mmu_pages is
-		 * within the goal; it can only stop short when every page left
-		 * is an active root, and one vCPU holds at most 4 roots (the
-		 * current one and 3 cached), far below the minimum goal.
-		 */
-		TEST_ASSERT(in_use <= goal,
-			    "shrink to %lu: %lu pages in use, expected <= %lu",
-			    goal, in_use, goal);
-	} else {
-		TEST_ASSERT(zapped == 0,
-			    "shrink to %lu: zapped %lu of %lu, expected 0",
-			    goal, zapped, zap_stats_in_use(&p.before));
-	}
-
-	/* mmu_unsync is a gauge of pages still in use; zaps only lower it. */
-	ok = p.after.mmu_unsync <= p.before.mmu_unsync &&
-	     p.after.mmu_unsync <= in_use;
-	TEST_ASSERT(ok, "shrink to %lu: mmu_unsync %lu -> %lu, %lu in use",
-		    goal, p.before.mmu_unsync, p.after.mmu_unsync, in_use);
-
-	/* Once within the goal, the same goal leaves nothing to zap. */
-	TEST_ASSERT(again.mmu_shadow_zapped == p.after.mmu_shadow_zapped,
-		    "second shrink to %lu: zapped %lu, expected 0", goal,
-		    again.mmu_shadow_zapped - p.after.mmu_shadow_zapped);
-	TEST_ASSERT_EQ(again.mmu_recycled, p.after.mmu_recycled);
-
-	ksft_test_result_pass("cycle %d: shrink to %lu zapped %lu pages\n",
-			      cycle, goal, zapped);
+	unsync_stats_read(uvm->vm, &s);
+	shrink(uvm->vm, s.in_use, &b, &a);
+	TEST_ASSERT(a.mmu_shadow_zapped == b.mmu_shadow_zapped,
+		    "goal %lu with %lu in use: zapped %lu, expected 0", s.in_use,
+		    b.in_use, a.mmu_shadow_zapped - b.mmu_shadow_zapped);
+	ksft_test_result_pass("cycle %d: a goal of the pages in use zaps nothing\n",
+			      cycle);
 }
 
 /*
- * Run the guest under the shrunken pool: it re-reads every data page, which
- * makes KVM recycle shadow pages as it goes, then writes its page tables.
+ * Shrink to half of what is in use.  The oldest pages are the upper-level
+ * tables, whose zaps take unsync children along, so the walk may end well
+ * below the goal; the goal, not what the walk left, is the pool's new size.
  */
-static void check_guest_data(struct unsync_vm *uvm, int cycle, uint64_t goal)
+static void test_shrink_half(struct unsync_vm *uvm, int cycle)
 {
-	struct zap_phase p;
+	struct unsync_stats b, a, r;
+	u64 goal;
 
-	zap_phase_begin(uvm->vm, &p, "guest check");
+	unsync_stats_read(uvm->vm, &b);
+	goal = max_t(u64, b.in_use / 2, KVM_MIN_ALLOC_MMU_PAGES);
+	shrink(uvm->vm, goal, &b, &a);
+	check_shrink("shrink to half", goal, &b, &a);
+	ksft_test_result_pass("cycle %d: shrink to half\n", cycle);
+
+	/*
+	 * The guest reads back the first data pages, as many as take half of
+	 * the room left below the goal.  A pool that is at its goal has room
+	 * for them and recycles nothing; one left at what the walk's overshoot
+	 * left behind has none and recycles at once.
+	 */
+	set_check_nr(uvm, min_t(u64, (goal - a.in_use) / 2, nr_pages));
+	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
+	unsync_stats_read(uvm->vm, &r);
+	ksft_print_msg("cycle %d: %lu data pages read under goal %lu: in use %lu -> %lu, created %lu, recycled %lu\n",
+		       cycle, check_nr, goal, a.in_use, r.in_use,
+		       r.mmu_cache_miss - a.mmu_cache_miss,
+		       r.mmu_recycled - a.mmu_recycled);
+	TEST_ASSERT(r.mmu_recycled == a.mmu_recycled,
+		    "%lu pages in use, goal %lu: %lu recycled, expected 0 (the pool left below its goal? see \"KVM: x86/mmu: Don't set the MMU page limit below the goal after a shrink\")",
+		    r.in_use, goal, r.mmu_recycled - a.mmu_recycled);
+	TEST_ASSERT(r.in_use <= goal, "%lu pages in use, goal %lu", r.in_use, goal);
+	ksft_test_result_pass("cycle %d: the pool is left at its goal\n", cycle);
+
+	/* Back to where the cycle goes on: every table written. */
+	set_check_nr(uvm, nr_pages);
+	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_UNSYNC);
+}
+
+/*
+ * Shrink to the minimum, ask for the same goal again, and let the guest
+ * check its data under the smallest pool.
+ */
+static void test_shrink_minimum(struct unsync_vm *uvm, int cycle)
+{
+	u64 goal = KVM_MIN_ALLOC_MMU_PAGES;
+	struct unsync_stats b, a, again;
+
+	shrink(uvm->vm, goal, &b, &a);
+	check_shrink("shrink to the minimum", goal, &b, &a);
+	ksft_test_result_pass("cycle %d: shrink to the minimum\n", cycle);
+
+	/* Within its goal, the pool has nothing to give back. */
+	shrink(uvm->vm, goal, &b, &again);
+	TEST_ASSERT(again.mmu_shadow_zapped == a.mmu_shadow_zapped,
+		    "second shrink to %lu, %lu in use: zapped %lu, expected 0",
+		    goal, a.in_use, again.mmu_shadow_zapped - a.mmu_shadow_zapped);
+	ksft_test_result_pass("cycle %d: the same goal again zaps nothing\n", cycle);
+
 	unsync_vm_build(uvm);
-	zap_phase_end(uvm->vm, &p);
-	if (verbose)
-		ksft_print_msg("cycle %d guest: recycled %lu, in use %lu\n",
-			       cycle, p.delta.mmu_recycled,
-			       zap_stats_in_use(&p.after));
-	ksft_test_result_pass("cycle %d: guest data intact in %lu pages\n",
-			      cycle, goal);
+	ksft_test_result_pass("cycle %d: data intact under the minimum pool\n", cycle);
 }
 
-/* Where the flood phase maps a level-2 guest table as data: PML4 entry 129. */
-#define FLOOD_GVA (129ULL << 39)
-#define FLOOD_WRITES 16
-#define STAGE_FLOOD_SHADOWED 1
-#define STAGE_FLOOD_WRITTEN 2
-
-/* How often the flood guest writes the table in its next pass. */
-static uint64_t flood_writes;
+#define CYCLE_RESULTS 8
 
 /*
- * Flood guest (CPL3, like the library's): walk every data page once, so
- * that KVM shadows every data table, then pass after pass write one entry
- * of a level-2 table, mapped at FLOOD_GVA, with the value it holds.
+ * Which pages a shrink takes: the oldest.  The guest walks its data once,
+ * in order, and writes no table: the newest shadow pages are the level-1
+ * tables of the last data pages.  After a shrink by half of the data pages,
+ * reading the last quarter again must find all of their level-1 shadow
+ * pages still there; only upper-level pages (and libkvm's own) may have to
+ * be created again.  Shadow mode: in nested mode the oldest NPT page's zap
+ * takes every table below it.
  */
-static void flood_guest_code(uint64_t nr_pages, uint64_t entry)
-{
-	uint64_t *pde = (uint64_t *)(FLOOD_GVA + entry * 8);
-	uint64_t i;
+static u64 touch_first, touch_nr;
 
-	for (i = 0; i < nr_pages; i++)
-		READ_ONCE(*(uint64_t *)unsync_data_gva(i));
-	GUEST_SYNC(STAGE_FLOOD_SHADOWED);
+static void oldest_guest_code(u64 nr_pages)
+{
+	unsync_guest_write_data(0, nr_pages);
 	for (;;) {
-		for (i = 0; i < READ_ONCE(flood_writes); i++)
-			WRITE_ONCE(*pde, READ_ONCE(*pde));
-		GUEST_SYNC(STAGE_FLOOD_WRITTEN);
+		GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+		unsync_guest_check_data(READ_ONCE(touch_first), READ_ONCE(touch_nr));
 	}
 }
 
-/*
- * One pass of the flood guest, with @nr_writes writes to the table: its
- * emulated writes (mmu_pte_write), floods, zaps and flushes.
- */
-static void flood_pass(struct unsync_vm *uvm, uint64_t nr_writes,
-		       struct zap_phase *p)
+static void test_oldest_first(void)
 {
-	flood_writes = nr_writes;
-	sync_global_to_guest(uvm->vm, flood_writes);
-	zap_phase_begin(uvm->vm, p, "flood pass");
-	vcpu_run_to_sync(uvm->vcpu, STAGE_FLOOD_WRITTEN);
-	zap_phase_end(uvm->vm, p);
+	struct unsync_stats b, a, t;
+	struct unsync_vm *uvm;
+	u64 others;
 
-	ksft_print_msg("flood pass, %lu writes: emulated +%lu, flooded +%lu\n",
-		       nr_writes, p->delta.mmu_pte_write, p->delta.mmu_flooded);
-	ksft_print_msg("  zapped +%lu, flush requests +%lu, flushes +%lu\n",
-		       p->delta.mmu_shadow_zapped,
-		       p->delta.remote_tlb_flush_requests,
-		       p->delta.remote_tlb_flush);
+	if (unsync_mode == UNSYNC_MODE_NESTED) {
+		ksft_test_result_skip("oldest pages zapped first: shadow mode only\n");
+		return;
+	}
+	uvm = unsync_vm_create(nr_pages, 1, oldest_guest_code);
+	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
+	unsync_stats_read(uvm->vm, &b);
+	shrink(uvm->vm, b.in_use - nr_pages / 2, &b, &a);
+	TEST_ASSERT_EQ(b.mmu_unsync, 0);
+
+	touch_first = nr_pages - nr_pages / 4;
+	touch_nr = nr_pages / 4;
+	sync_global_to_guest(uvm->vm, touch_first);
+	sync_global_to_guest(uvm->vm, touch_nr);
+	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
+	unsync_stats_read(uvm->vm, &t);
+
+	/* Shadow pages other than the data pages' level-1 tables. */
+	others = b.in_use - nr_pages;
+	ksft_print_msg("oldest first: zapped %lu, then %lu created for the newest quarter (at most %lu)\n",
+		       a.mmu_shadow_zapped - b.mmu_shadow_zapped,
+		       t.mmu_cache_miss - a.mmu_cache_miss, others);
+	TEST_ASSERT(t.mmu_cache_miss - a.mmu_cache_miss <= others,
+		    "%lu shadow pages created to read back the newest %lu data pages, expected <= %lu",
+		    t.mmu_cache_miss - a.mmu_cache_miss, touch_nr, others);
+	unsync_vm_free(uvm);
+	ksft_test_result_pass("oldest pages zapped first\n");
 }
 
 /*
- * A VM whose guest runs flood_guest_code() on the level-2 table that maps
- * the first data page, with every data table shadowed and none unsync.
+ * Write flooding.  The guest maps the level-2 table of the first data pages
+ * as data at FLOOD_GVA and writes one of its entries (with the value it
+ * holds) as often as the host asks.  KVM write-protects every guest table it
+ * shadows, and only level-1 shadow pages can go unsync, so each write is
+ * emulated (mmu_pte_write).
  */
-static struct unsync_vm *flood_vm_create(uint64_t nr_pages)
+#define FLOOD_GVA		(129ULL << 39)	/* PML4 entry 129 */
+#define FLOOD_WRITES		16
+#define STAGE_FLOODED		2
+
+static u64 flood_writes, flood_touch;
+
+static void flood_guest_code(u64 nr_pages)
 {
-	struct unsync_vm *uvm = unsync_vm_create(nr_pages, flood_guest_code);
-	uint64_t pde_gpa, level;
+	u64 *pde = (u64 *)(FLOOD_GVA + ((UNSYNC_DATA_GVA >> 21) & 511) * 8);
+	u64 i, touch = 0;
 
-	pde_gpa = PTE_GET_PA(*unsync_guest_pte(uvm, UNSYNC_DATA_GVA, 3));
-	virt_pg_map(uvm->vm, FLOOD_GVA, pde_gpa);
-	for (level = 4; level >= 1; level--)
-		*unsync_guest_pte(uvm, FLOOD_GVA, level) |=
-			guest_pte_user_mask(uvm->vm);
+	unsync_guest_write_data(0, 1);
+	GUEST_SYNC(UNSYNC_STAGE_SHADOWED);
+	for (;;) {
+		for (i = 0; i < READ_ONCE(flood_writes); i++) {
+			WRITE_ONCE(*pde, READ_ONCE(*pde));
+			/* A first read of a data page: a fault through the table. */
+			if (READ_ONCE(flood_touch) && i % flood_touch == flood_touch - 1)
+				unsync_guest_write_data(++touch, 1);
+		}
+		GUEST_SYNC(STAGE_FLOODED);
+	}
+}
 
-	vcpu_args_set(uvm->vcpu, 2, nr_pages, (UNSYNC_DATA_GVA >> 21) & 511);
-	vcpu_run_to_sync(uvm->vcpu, STAGE_FLOOD_SHADOWED);
+static struct unsync_vm *flood_vm_create(void)
+{
+	struct unsync_vm *uvm = unsync_vm_create(nr_pages, 1, flood_guest_code);
+
+	virt_pg_map(uvm->vm, FLOOD_GVA, unsync_table_gpa(uvm, 0, 2));
+	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
 	return uvm;
 }
 
-/* check_write_flooding() reports the flood's zap, then the table after it. */
-#define FLOOD_RESULTS 2
-
-static void check_write_flooding(void)
+/* One pass of @writes writes, with a fault through the table every @touch. */
+static void flood_pass(struct unsync_vm *uvm, u64 writes, u64 touch,
+		       struct unsync_stats *b, struct unsync_stats *a)
 {
-	struct zap_phase ctl, flood, after;
+	flood_writes = writes;
+	flood_touch = touch;
+	sync_global_to_guest(uvm->vm, flood_writes);
+	sync_global_to_guest(uvm->vm, flood_touch);
+	unsync_stats_read(uvm->vm, b);
+	unsync_vcpu_run(uvm->vcpu, STAGE_FLOODED);
+	unsync_stats_read(uvm->vm, a);
+	ksft_print_msg("flood: %lu writes: emulated +%lu, flooded +%lu, zapped +%lu\n",
+		       writes, a->mmu_pte_write - b->mmu_pte_write,
+		       a->mmu_flooded - b->mmu_flooded,
+		       a->mmu_shadow_zapped - b->mmu_shadow_zapped);
+}
+
+#define FLOOD_RESULTS 3
+
+static void test_write_flooding(void)
+{
+	struct unsync_stats b, a;
 	struct unsync_vm *uvm;
 
-	/* The flood guest writes guest page tables: shadow mode only. */
-	if (unsync_mode != UNSYNC_MODE_SHADOW) {
-		ksft_test_result_skip("write flooding: shadow mode only\n");
-		ksft_test_result_skip("unshadowed table: shadow mode only\n");
+	if (unsync_mode == UNSYNC_MODE_NESTED) {
+		ksft_test_result_skip("a fault through a table resets its flood count: shadow mode only\n");
+		ksft_test_result_skip("write flooding zaps a level-2 table once: shadow mode only\n");
+		ksft_test_result_skip("writes to a table no longer shadowed are not emulated: shadow mode only\n");
 		return;
 	}
-	uvm = flood_vm_create(nr_pages);
+	uvm = flood_vm_create();
 
 	/*
-	 * A pass without writes: what mmu_pte_write counts besides the
-	 * table's writes (kvm_mmu_track_write() counts every emulated write
-	 * to guest memory, and a PVM host emulates the guest's ring-0 ucall
-	 * handler).
+	 * Two writes, then a fault whose walk goes through the table's shadow
+	 * page, over and over: KVM counts the writes that come with no walk
+	 * through the page in between (detect_write_flooding(), three make a
+	 * flood), and a walk through it (FNAME(fetch)) starts the count again,
+	 * so the table is still a page table and is never zapped.
 	 */
-	flood_pass(uvm, 0, &ctl);
+	flood_pass(uvm, FLOOD_WRITES, 2, &b, &a);
+	TEST_ASSERT(a.mmu_pte_write - b.mmu_pte_write == FLOOD_WRITES,
+		    "%d writes to a shadowed level-2 table, %lu emulated",
+		    FLOOD_WRITES, a.mmu_pte_write - b.mmu_pte_write);
+	TEST_ASSERT(a.mmu_flooded == b.mmu_flooded && a.mmu_shadow_zapped == b.mmu_shadow_zapped,
+		    "2 writes between faults: flooded +%lu, zapped +%lu, expected 0",
+		    a.mmu_flooded - b.mmu_flooded,
+		    a.mmu_shadow_zapped - b.mmu_shadow_zapped);
+	ksft_test_result_pass("a fault through a table resets its flood count\n");
 
-	flood_pass(uvm, FLOOD_WRITES, &flood);
 	/*
-	 * KVM write-protects every guest table it shadows, so the guest's
-	 * writes to the level-2 table are emulated (only a level-1 shadow
-	 * page can go unsync instead).  Writes that keep coming with no walk
-	 * through the table in between mean that the page is no longer used
-	 * as a page table (detect_write_flooding()): KVM zaps the table's
-	 * one shadow page, once.  Its children are sync, so nothing else goes
-	 * with it, and the zap requests a TLB flush.
+	 * Writes with no walk in between: the third floods, and KVM zaps the
+	 * table's one shadow page.  Its children are sync (nothing goes with
+	 * it) and stay linked to nothing but their own parent pointers; the
+	 * zap is flushed like any other.
 	 */
-	TEST_ASSERT(flood.delta.mmu_pte_write > ctl.delta.mmu_pte_write,
-		    "flood: %d writes, none emulated (mmu_pte_write +%lu)",
-		    FLOOD_WRITES, flood.delta.mmu_pte_write);
-	TEST_ASSERT(flood.delta.mmu_flooded == 1,
-		    "flood: %d writes, mmu_flooded +%lu, expected 1",
-		    FLOOD_WRITES, flood.delta.mmu_flooded);
-	TEST_ASSERT(flood.delta.mmu_shadow_zapped == 1,
+	flood_pass(uvm, FLOOD_WRITES, 0, &b, &a);
+	TEST_ASSERT(a.mmu_pte_write - b.mmu_pte_write == 3,
+		    "flood: %lu of %d writes emulated, expected 3 (the third floods)",
+		    a.mmu_pte_write - b.mmu_pte_write, FLOOD_WRITES);
+	TEST_ASSERT(a.mmu_flooded - b.mmu_flooded == 1,
+		    "flood: mmu_flooded +%lu, expected 1", a.mmu_flooded - b.mmu_flooded);
+	TEST_ASSERT(a.mmu_shadow_zapped - b.mmu_shadow_zapped == 1,
 		    "flood: mmu_shadow_zapped +%lu, expected 1",
-		    flood.delta.mmu_shadow_zapped);
-	TEST_ASSERT(flood.delta.remote_tlb_flush_requests >= 1,
-		    "flood: zapped %lu, no remote TLB flush requested",
-		    flood.delta.mmu_shadow_zapped);
+		    a.mmu_shadow_zapped - b.mmu_shadow_zapped);
+	TEST_ASSERT(a.remote_tlb_flush_requests > b.remote_tlb_flush_requests,
+		    "flood: a table zapped, no remote TLB flush requested");
 	ksft_test_result_pass("write flooding zaps a level-2 table once\n");
 
-	flood_pass(uvm, FLOOD_WRITES, &after);
 	/*
-	 * The table's last shadow page is gone, so KVM no longer tracks
-	 * writes to it (unaccount_shadowed()): the guest's writes go to
-	 * memory, at most after one fault that maps the page writable, and
-	 * none is emulated.
+	 * With its last shadow page gone the table is no longer write-tracked
+	 * (unaccount_shadowed()): at most one fault makes it writable, and no
+	 * write to it is emulated any more.
 	 */
-	TEST_ASSERT(after.delta.mmu_pte_write == ctl.delta.mmu_pte_write,
-		    "after flood: mmu_pte_write +%lu, expected +%lu (control)",
-		    after.delta.mmu_pte_write, ctl.delta.mmu_pte_write);
-	TEST_ASSERT_EQ(after.delta.mmu_flooded, 0);
-	TEST_ASSERT_EQ(after.delta.mmu_shadow_zapped, 0);
-	ksft_test_result_pass("writes to an unshadowed table: none emulated\n");
+	flood_pass(uvm, FLOOD_WRITES, 0, &b, &a);
+	TEST_ASSERT(a.mmu_pte_write == b.mmu_pte_write,
+		    "after the flood: %lu writes emulated, expected 0",
+		    a.mmu_pte_write - b.mmu_pte_write);
+	TEST_ASSERT_EQ(a.mmu_flooded, b.mmu_flooded);
+	TEST_ASSERT_EQ(a.mmu_shadow_zapped, b.mmu_shadow_zapped);
+	ksft_test_result_pass("writes to a table no longer shadowed are not emulated\n");
 	unsync_vm_free(uvm);
 }
 
-/*
- * Zapping @zapped shadow pages freed at least a page each, less what the
- * per-CPU precharges can hide.  (Each indirect shadow page also has a page
- * of shadowed translations and a header: about 8.2 KiB in all.)
- */
-static void check_freed(struct zap_memcg *m, const char *phase, uint64_t before,
-			uint64_t after, uint64_t zapped)
+static void help(const char *name, int status)
 {
-	int64_t freed = (int64_t)before - (int64_t)after;
-
-	ksft_print_msg("memory: %s: zapped %lu, %lu -> %lu KiB, %ld B a page\n",
-		       phase, zapped, before >> 10, after >> 10,
-		       zapped ? freed / (int64_t)zapped : 0);
-	TEST_ASSERT(freed + (int64_t)m->slack >= (int64_t)(zapped * PAGE_SIZE),
-		    "%s: zapped %lu pages, %s fell by %ld bytes", phase, zapped,
-		    m->usage, freed);
-}
-
-/*
- * In a memory cgroup of its own, the test sees what KVM frees: a shrink
- * and a slot delete, and the whole VM at the end.
- */
-static void check_freed_memory(void)
-{
-	struct zap_phase shrink, delete;
-	uint64_t start, built, rebuilt, gone;
-	struct unsync_vm *uvm;
-	const char *why_not;
-	struct zap_memcg m;
-
-	why_not = zap_memcg_enter(&m);
-	if (why_not) {
-		ksft_test_result_skip("freed memory: %s\n", why_not);
-		return;
-	}
-	ksft_print_msg("memory: cgroup %s, %s, slack %lu KiB\n", m.dir, m.usage,
-		       m.slack >> 10);
-
-	start = zap_memcg_usage(&m);
-	uvm = unsync_vm_create(nr_pages, unsync_guest_code);
-	unsync_vm_build(uvm);
-	zap_phase_begin(uvm->vm, &shrink, "memory: shrink");
-	built = zap_memcg_usage(&m);
-	set_nr_mmu_pages(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
-	zap_phase_end(uvm->vm, &shrink);
-	check_freed(&m, "shrink to 64", built, zap_memcg_usage(&m),
-		    shrink.delta.mmu_shadow_zapped);
-
-	set_nr_mmu_pages(uvm->vm, unsync_pool_pages(nr_pages));
-	unsync_vm_build(uvm);
-	zap_phase_begin(uvm->vm, &delete, "memory: slot delete");
-	rebuilt = zap_memcg_usage(&m);
-	/* Quirk on: every shadow page goes, the active root once dropped. */
-	memslot_hide(uvm->vm, UNSYNC_DATA_SLOT);
-	zap_phase_end(uvm->vm, &delete);
-	TEST_ASSERT(delete.delta.mmu_shadow_zapped,
-		    "delete data slot: zapped 0, expected the %lu in use",
-		    zap_stats_in_use(&delete.before));
-	check_freed(&m, "delete data slot", rebuilt, zap_memcg_usage(&m),
-		    delete.delta.mmu_shadow_zapped - 1);
-	memslot_restore(uvm->vm, UNSYNC_DATA_SLOT);
-
-	unsync_vm_free(uvm);
-	gone = zap_memcg_usage(&m);
-	ksft_print_msg("memory: VM gone: %s %lu KiB, started at %lu KiB\n",
-		       m.usage, gone >> 10, start >> 10);
-	/* What the VM took, KVM's and the guest's, is all given back. */
-	TEST_ASSERT(gone <= start + m.slack,
-		    "VM gone: %s %lu bytes, started at %lu", m.usage, gone,
-		    start);
-	zap_memcg_leave();
-	ksft_test_result_pass("freed memory: shrink, slot delete, VM gone\n");
-}
-
-/*
- * Each cycle builds N unsync pages, tries goals below the minimum, then
- * for each goal here shrinks the pool and runs the guest under it; a
- * result each.  GOAL_HALF is half of the pages in use.
- */
-#define GOAL_HALF 0
-static const uint64_t shrink_goals[] = { GOAL_HALF, KVM_MIN_ALLOC_MMU_PAGES };
-#define CYCLE_RESULTS (2 + 2 * ARRAY_SIZE(shrink_goals))
-
-static void run_cycle(struct unsync_vm *uvm, int cycle)
-{
-	struct zap_stats s;
-	uint64_t goal;
-	int i;
-
-	/* Grow the pool back, so the build keeps every page. */
-	set_nr_mmu_pages(uvm->vm, unsync_pool_pages(nr_pages));
-	build_unsync_pages(uvm, cycle);
-	check_goal_below_minimum(uvm, cycle);
-
-	for (i = 0; i < ARRAY_SIZE(shrink_goals); i++) {
-		goal = shrink_goals[i];
-		if (goal == GOAL_HALF) {
-			zap_stats_read(uvm->vm, &s, "before half shrink");
-			goal = max_t(uint64_t, zap_stats_in_use(&s) / 2,
-				     KVM_MIN_ALLOC_MMU_PAGES);
-		}
-		shrink_pool(uvm, cycle, goal);
-		check_guest_data(uvm, cycle, goal);
-	}
+	printf("usage: %s [-h] [-n pages] [-c cycles] [-m shadow|nested] [-v]\n", name);
+	printf(" -n: data pages, one unsync shadow page each (default %lu)\n", nr_pages);
+	printf(" -c: build and shrink cycles (default %d)\n", nr_cycles);
+	printf(" -m: shadow or nested mode (default: what KVM can run)\n");
+	printf(" -v: print every shrink\n");
+	exit(status);
 }
 
 int main(int argc, char *argv[])
 {
 	struct unsync_vm *uvm;
-	struct shadow_mmu_opt opts[] = {
-		UNSYNC_PAGES_OPT(&nr_pages),
-		{ 'c', "cycles", "build/shrink cycles", &nr_cycles, 1,
-		  MAX_NR_CYCLES },
-		unsync_mode_opt,
-		{ 'v', NULL, "print more detail", .on = &verbose },
-		{},
-	};
-	int cycle;
+	int opt, cycle;
 
-	shadow_mmu_parse_args(argc, argv, opts);
+	while ((opt = getopt(argc, argv, "hn:c:m:v")) != -1) {
+		switch (opt) {
+		case 'n':
+			nr_pages = atoi_positive("Data pages", optarg);
+			break;
+		case 'c':
+			nr_cycles = atoi_positive("Cycles", optarg);
+			break;
+		case 'm':
+			unsync_mode_parse(optarg);
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+		default:
+			help(argv[0], opt == 'h' ? 0 : KSFT_FAIL);
+		}
+	}
+	TEST_ASSERT(nr_pages >= 4 && nr_pages <= UNSYNC_MAX_PAGES,
+		    "-n %lu: expected 4..%u", nr_pages, UNSYNC_MAX_PAGES);
+
 	ksft_print_header();
-	shadow_mmu_require();
-	/* The cycles, the flood checks and the freed memory. */
-	ksft_set_plan(nr_cycles * CYCLE_RESULTS + FLOOD_RESULTS + 1);
+	unsync_require();
+	ksft_set_plan(nr_cycles * CYCLE_RESULTS + 1 + FLOOD_RESULTS);
 
-	uvm = unsync_vm_create(nr_pages, unsync_guest_code);
-	ksft_print_msg("%lu data pages; guest tables L1 %lu, L2 %lu, L3 %lu\n",
-		       nr_pages, uvm->nr_guest_tables[1],
-		       uvm->nr_guest_tables[2], uvm->nr_guest_tables[3]);
-	for (cycle = 1; cycle <= nr_cycles; cycle++)
-		run_cycle(uvm, cycle);
+	uvm = unsync_vm_create(nr_pages, 1, guest_code);
+	set_check_nr(uvm, nr_pages);
+	ksft_print_msg("%lu data pages; tables: %lu level 1, %lu level 2, %lu level 3\n",
+		       nr_pages, uvm->nr_tables[1], uvm->nr_tables[2],
+		       uvm->nr_tables[3]);
+	for (cycle = 1; cycle <= nr_cycles; cycle++) {
+		test_build(uvm, cycle);
+		test_goals_below_minimum(uvm, cycle);
+		test_goal_in_use(uvm, cycle);
+		test_shrink_half(uvm, cycle);
+		test_shrink_minimum(uvm, cycle);
+	}
 	unsync_vm_free(uvm);
 
-	check_write_flooding();
-	check_freed_memory();
+	test_oldest_first();
+	test_write_flooding();
 	ksft_finished();
 }
