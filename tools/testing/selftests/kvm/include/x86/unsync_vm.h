@@ -149,7 +149,15 @@ void unsync_vcpu_run(struct kvm_vcpu *vcpu, u64 stage);
  * as a KTAP diagnostic, whether debugfs could cross-check them.
  */
 struct unsync_stats {
-	u64 in_use;			/* shadow pages in use */
+	/*
+	 * Shadow pages in use: KVM's mmu_shadow_pages where it has that stat.
+	 * Else every page created is a cache miss and every page freed a zap,
+	 * which is exact as long as no root in use was zapped (such a root
+	 * counts as zapped, and stays in use until its vCPU drops it; then it
+	 * is zapped again): @in_use_exact says which.
+	 */
+	u64 in_use;
+	bool in_use_exact;
 	u64 mmu_unsync;
 	u64 mmu_cache_miss;
 	u64 mmu_shadow_zapped;

@@ -427,14 +427,9 @@ void unsync_stats_read(struct kvm_vm *vm, struct unsync_stats *s)
 	READ_STAT(vm, s, pages_4k, checked, why);
 	READ_STAT(vm, s, remote_tlb_flush_requests, checked, why);
 
-	/*
-	 * Shadow pages in use.  Where KVM does not count them (before
-	 * mmu_shadow_pages), every page created is a cache miss and every page
-	 * freed a zap, which is exact while no root in use has been zapped
-	 * (a root zapped in use counts as zapped then, and again when freed).
-	 */
 	if (has_shadow_pages < 0)
 		has_shadow_pages = vm_has_stat(vm, "mmu_shadow_pages");
+	s->in_use_exact = has_shadow_pages;
 	if (has_shadow_pages) {
 		kvm_get_stat(&vm->stats, "mmu_shadow_pages", &val, 1);
 		s->in_use = val;
