@@ -1,540 +1,448 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The shape of the shadow MMU's zap walks over families of unsync pages.
+ * The shadow MMU's zap walks over families of unsync pages.
  *
  * Zapping a shadow page also zaps its unsync children, wherever they sit in
  * active_mmu_pages, so a walk over that list must start over after such a
- * zap ("list unstable"), and a budgeted walk (a shrink of the shadow page
- * pool, kvm_mmu_zap_oldest_mmu_pages()) must stop at the first zap that
- * reaches its budget.  Here the oldest pages are families: a level-2
- * parent followed by its children, k of them unsync (unsync_families.h),
- * with k mixed within one VM so that one budget spans several families and
- * a family's first child is the walk's next page when its parent is
- * zapped.  Each caller of the walks runs over such a VM: the pool shrink
- * (KVM_SET_NR_MMU_PAGES), the MMU shrinker (drop_caches), the zap of
- * obsolete pages (memslot delete and move, KVM_X86_QUIRK_SLOT_ZAP_ALL on)
- * and the zap of everything at VM teardown.
+ * zap ("list unstable"), and a walk with a budget (the pool shrink,
+ * kvm_mmu_zap_oldest_mmu_pages()) must stop at the first zap that reaches
+ * it.  Here the oldest shadow pages are families: the shadow page of one
+ * guest level-2 table (the parent) followed by those of some of the level-1
+ * tables below it (its children), k of them unsync, with k mixed within one
+ * VM so that a budget spans several families.  Each walk's caller runs
+ * over such a VM: the pool shrink, the zap of obsolete pages (memslot delete
+ * and move with KVM_X86_QUIRK_SLOT_ZAP_ALL), and the zap of everything when
+ * the VM's mm goes away (kvm_mmu_zap_all(), which walks from the newest
+ * page: there the parents are made newer than their children).
  *
- * KVMs zap in different shapes (one zaps a parent's children past the
- * budget, another cuts them at it), so the test asserts what every correct
- * shadow MMU must do and prints the shape.  With kprobe events the call
- * tree of the zaps is exact (see zap_trace.h).  The host's shrinker may
- * zap any VM at any time (another instance's drop_caches does): where that
- * would change a figure, the trace of this process tells, and the subtest
- * says so instead of judging.
+ * Shadow mode only: the families are guest page tables.
  */
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"
-#include "shadow_mmu.h"
 #include "ucall_common.h"
-#include "unsync_families.h"
-#include "zap_trace.h"
+#include "unsync_vm.h"
 
-/* k of each family, oldest first; k = 0: MIXED_SYNC_CHILDREN sync ones. */
-static const uint32_t mixed[] = {
-	1, 0, 2, 1, 1, 3, 0, 1, 8, 1, 5, 1, 512, 1, 2, 0,
-};
+#define MAX_FAMILIES		16
 
-#define MIXED_SYNC_CHILDREN 4
+/* k of each mixed family, oldest first; k = 0: MIXED_SYNC_CHILDREN sync. */
+static const u32 mixed[] = { 1, 0, 2, 1, 1, 3, 0, 1, 8, 1, 5, 1, 512, 1, 2, 0 };
+#define MIXED_SYNC_CHILDREN	4
+
+/* Families of sync pages only. */
+#define SYNC_CHILDREN		8
 
 /*
- * The shrinks over the mixed families, one after the other: each zaps
- * families [first, last) and @into pages beyond, so that it ends inside
- * family @last: the first in family 10 (k = 5), the second in family 12
- * (k = 512; 1 + 100 is its parent and 100 of its children).
+ * Where the parents' twins live (REVERSED): PDPT entry 256 + f of the data
+ * maps family f again, through a copy of its level-2 table.
  */
-static const struct family_shrink {
-	const char *what;
-	uint32_t first, last, into;
-	bool restarts; /* it passes families with budget left */
-} family_shrinks[] = {
-	{ "shrink over small families", 0, 10, 3, true },
-	{ "shrink into a family of 512", 11, 12, 1 + 100, false },
+#define TWIN_OFFSET		(256ULL << 30)
+
+#define FAMILY_PATTERN(f, j)	(0xfa00000000000000ULL | (u64)(f) << 32 | (j))
+
+enum {
+	STAGE_BOOTED = 1,	/* the guest's own mappings are shadowed */
+	STAGE_TOUCHED,		/* family by family: parent, then children */
+	STAGE_BUILT,		/* data read back, first k children unsync */
 };
 
-/* Families of sync pages only, and a shrink that ends inside family 5. */
-#define NR_SYNC_FAMILIES 16
-#define SYNC_CHILDREN 8
-#define SYNC_SHRINK_FAMILIES 5
-#define SYNC_SHRINK_INTO 4
+/* What the guest reads: family f has children[f], the first unsync[f] unsync. */
+struct family_layout {
+	u32 nr;
+	u32 children[MAX_FAMILIES];
+	u32 unsync[MAX_FAMILIES];
+	bool twins;	/* read each family through its parent's twin */
+};
 
-#define MOVED_DATA_GPA (12ULL << 30)
-#define LOCK_FILE "/tmp/mmu_zap_walk_test.lock"
+static struct family_layout layout;
 
-static bool verbose;
+static u64 family_page(u32 f, u32 j)
+{
+	return (u64)f * UNSYNC_TABLES_PER_PARENT + j;
+}
 
 static void guest_code(void)
 {
-	struct family_layout *l = &family_layout;
-	uint32_t f, j;
+	u32 f, j;
 
-	GUEST_SYNC(FAMILY_STAGE_BOOTED);
-	/* Family by family: its parent, then its children. */
-	for (f = 0; f < l->nr; f++)
-		for (j = 0; j < l->children[f]; j++)
-			WRITE_ONCE(*family_data(f, j), FAMILY_PATTERN(f, j));
-	GUEST_SYNC(FAMILY_STAGE_TOUCHED);
+	GUEST_SYNC(STAGE_BOOTED);
+	for (f = 0; f < layout.nr; f++)
+		for (j = 0; j < layout.children[f]; j++)
+			WRITE_ONCE(*(u64 *)unsync_data_gva(family_page(f, j)),
+				   FAMILY_PATTERN(f, j));
+	GUEST_SYNC(STAGE_TOUCHED);
 	for (;;) {
-		/* The first time, this links the parents to a new PDPT. */
-		for (f = 0; f < l->nr; f++)
-			for (j = 0; j < l->children[f]; j++)
-				GUEST_ASSERT_EQ(READ_ONCE(*family_data(f, j)),
+		for (f = 0; f < layout.nr; f++)
+			for (j = 0; j < layout.children[f]; j++)
+				GUEST_ASSERT_EQ(READ_ONCE(*(u64 *)unsync_data_gva(family_page(f, j))),
 						FAMILY_PATTERN(f, j));
-		/* Write one PTE of each of the first k children's tables. */
-		for (f = 0; f < l->nr; f++)
-			for (j = 0; j < l->unsync[f]; j++)
-				WRITE_ONCE(*family_pte(f, j), 0);
-		GUEST_SYNC(FAMILY_STAGE_BUILT);
+		for (f = 0; f < layout.nr; f++)
+			unsync_guest_write_tables(family_page(f, 0), layout.unsync[f]);
+		/* Through the twins: each makes a shadow page, the newest. */
+		for (f = 0; layout.twins && f < layout.nr; f++)
+			READ_ONCE(*(u64 *)(unsync_data_gva(family_page(f, 0)) + TWIN_OFFSET));
+		GUEST_SYNC(STAGE_BUILT);
 	}
 }
 
-/* NULL if another zapper disturbed the build (the subtest then skips). */
-static struct unsync_families *mixed_families(struct zap_trace *t)
-{
-	struct unsync_families *fam;
+struct families {
+	struct unsync_vm *uvm;
+	u64 nr_unsync;	/* sum of the families' k */
+	u64 in_use;	/* shadow pages in use once built */
+};
 
-	fam = unsync_families_create(mixed, ARRAY_SIZE(mixed),
-				     MIXED_SYNC_CHILDREN, guest_code);
-	if (unsync_families_build(fam, t))
-		return fam;
-	unsync_families_free(fam);
-	return NULL;
+/* Shadow pages of families [first, last): parents and children. */
+static u64 families_pages(u32 first, u32 last)
+{
+	u64 pages = 0;
+	u32 f;
+
+	for (f = first; f < last; f++)
+		pages += 1 + layout.children[f];
+	return pages;
+}
+
+/* A copy of @gpa's page in the page-table slot. */
+static u64 copy_table(struct kvm_vm *vm, u64 gpa)
+{
+	u64 copy = vm_phy_page_alloc(vm, UNSYNC_PT_GPA, UNSYNC_PT_SLOT);
+
+	memcpy(addr_gpa2hva(vm, copy), addr_gpa2hva(vm, gpa), PAGE_SIZE);
+	return copy;
 }
 
 /*
- * Instances of this test run at once (make soak) would disturb each
- * other's figures with drop_caches: the drop_caches subtest holds this
- * lock exclusively, the others share it.  The host may still shrink at
- * any time; the subtests tell that from their trace.
+ * Give each family's parent a twin: a copy of its level-2 table, mapped by
+ * the data PDPT at TWIN_OFFSET, that points to the same level-1 tables.
  */
-static int lock_fd = -1;
-
-static void walk_lock(int how)
+static void add_twins(struct unsync_vm *uvm)
 {
-	if (lock_fd >= 0)
-		flock(lock_fd, how);
+	u64 *pdpte, gva;
+	u32 f;
+
+	for (f = 0; f < layout.nr; f++) {
+		gva = unsync_data_gva(family_page(f, 0));
+		pdpte = unsync_guest_pte(uvm, gva, 3);
+		pdpte[TWIN_OFFSET >> 30] = (*pdpte & ~PHYSICAL_PAGE_MASK) |
+					   copy_table(uvm->vm, PTE_GET_PA(*pdpte));
+	}
+}
+
+/*
+ * Lay the families at the oldest end of active_mmu_pages.  The guest touches
+ * them family by family, after its own mappings are shadowed; then the vCPU
+ * moves to a copy of its top-level table (KVM drops the old root, which
+ * stays on the list as an ordinary page) and a shrink zaps exactly what is
+ * older than the first parent: the old root, the guest's own mappings and
+ * the data PDPT.  All of those are sync, so each zap frees one page and the
+ * shrink lands on its goal.  The guest then reads its data back, which
+ * makes those pages again at the newest end, unsyncs k children of every
+ * family and (with @twins) reads each family through its parent's twin,
+ * which makes the twins the newest pages of all.  Every step is checked, so that a layout other than this
+ * one fails here rather than in a test's figures.
+ */
+static void families_create(struct families *fam, const u32 *k, u32 nr,
+			    u32 sync_children, bool twins)
+{
+	struct unsync_stats booted, touched, moved, built;
+	struct kvm_sregs sregs;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	u64 older, pages;
+	u32 f;
+
+	memset(&layout, 0, sizeof(layout));
+	layout.nr = nr;
+	layout.twins = twins;
+	fam->nr_unsync = 0;
+	for (f = 0; f < nr; f++) {
+		layout.unsync[f] = k[f];
+		layout.children[f] = k[f] ? k[f] : sync_children;
+		fam->nr_unsync += k[f];
+	}
+	fam->uvm = unsync_vm_create(nr * UNSYNC_TABLES_PER_PARENT, 1, guest_code);
+	vm = fam->uvm->vm;
+	vcpu = fam->uvm->vcpu;
+	if (twins)
+		add_twins(fam->uvm);
+	sync_global_to_guest(vm, layout);
+
+	unsync_vcpu_run(vcpu, STAGE_BOOTED);
+	unsync_stats_read(vm, &booted);
+	unsync_vcpu_run(vcpu, STAGE_TOUCHED);
+	unsync_stats_read(vm, &touched);
+	older = booted.in_use + 1;
+	pages = families_pages(0, nr);
+	TEST_ASSERT(touched.in_use == older + pages,
+		    "Families touched: %lu pages in use, expected %lu + %lu",
+		    touched.in_use, older, pages);
+
+	vcpu_sregs_get(vcpu, &sregs);
+	sregs.cr3 = (sregs.cr3 & ~PHYSICAL_PAGE_MASK) | copy_table(vm, vm->mmu.pgd);
+	vcpu_sregs_set(vcpu, &sregs);
+	unsync_set_pool(vm, pages);
+	unsync_stats_read(vm, &moved);
+	TEST_ASSERT(moved.in_use == pages &&
+		    moved.mmu_shadow_zapped - touched.mmu_shadow_zapped == older,
+		    "Zapping the %lu older pages: %lu zapped, %lu in use, goal %lu",
+		    older, moved.mmu_shadow_zapped - touched.mmu_shadow_zapped,
+		    moved.in_use, pages);
+	unsync_set_pool(vm, unsync_pool_pages(fam->uvm->nr_pages));
+
+	unsync_vcpu_run(vcpu, STAGE_BUILT);
+	unsync_stats_read(vm, &built);
+	TEST_ASSERT(built.mmu_unsync == fam->nr_unsync,
+		    "Families built: mmu_unsync %lu, expected %lu",
+		    built.mmu_unsync, fam->nr_unsync);
+	TEST_ASSERT_EQ(built.mmu_shadow_zapped, moved.mmu_shadow_zapped);
+	fam->in_use = built.in_use;
+}
+
+static void families_free(struct families *fam)
+{
+	unsync_vm_free(fam->uvm);
+}
+
+/* Shrink to @goal; every page the walk zaps is recycled and counted once. */
+static void shrink(struct families *fam, const char *what, u64 goal,
+		   struct unsync_stats *b, struct unsync_stats *a)
+{
+	unsync_stats_read(fam->uvm->vm, b);
+	unsync_set_pool(fam->uvm->vm, goal);
+	unsync_stats_read(fam->uvm->vm, a);
+	ksft_print_msg("%s: goal %lu, in use %lu -> %lu\n", what, goal, b->in_use,
+		       a->in_use);
+	TEST_ASSERT(a->mmu_shadow_zapped - b->mmu_shadow_zapped ==
+		    a->mmu_recycled - b->mmu_recycled,
+		    "%s: mmu_shadow_zapped +%lu, mmu_recycled +%lu, expected equal", what,
+		    a->mmu_shadow_zapped - b->mmu_shadow_zapped,
+		    a->mmu_recycled - b->mmu_recycled);
 }
 
 /* The guest reads every data page back, as it wrote it. */
-static void check_guest_data(struct unsync_families *fam)
+static void check_guest_data(struct families *fam)
 {
-	vcpu_run_to_sync(fam->uvm->vcpu, FAMILY_STAGE_BUILT);
+	unsync_vcpu_run(fam->uvm->vcpu, STAGE_BUILT);
 }
 
-/*
- * Zaps of this VM that this process did not make (the host's shrinker,
- * another instance's drop_caches), or zaps of other VMs that it made:
- * either way the trace no longer describes this VM alone.
- */
-static bool zaps_disturbed(struct zap_counts *c, struct zap_phase *p)
+static void test_sync_shrink(void)
 {
-	uint64_t zapped = p->delta.mmu_shadow_zapped;
+	static const u32 k[MAX_FAMILIES];
+	struct unsync_stats b, a, again;
+	struct families fam;
+	u64 goal;
 
-	if (c->zaps == zapped && !c->lost)
-		return false;
-	ksft_print_msg("%s: disturbed: %lu zaps traced (%lu lost), %lu made\n",
-		       p->name, c->zaps, c->lost, zapped);
-	return true;
-}
-
-/* Start phase @what of @fam's VM, with the zap trace cleared. */
-static void traced_begin(struct unsync_families *fam, struct zap_trace *t,
-			 struct zap_phase *p, const char *what)
-{
-	zap_phase_begin(fam->uvm->vm, p, what);
-	zap_trace_clear(t);
-}
-
-/* End it, with the zaps it traced in @c (and, with -v, their order). */
-static void traced_end(struct unsync_families *fam, struct zap_trace *t,
-		       struct zap_phase *p, struct zap_counts *c)
-{
-	if (verbose)
-		families_print_zaps(fam, t);
-	zap_trace_collect(t, c);
-	zap_phase_end(fam->uvm->vm, p);
-}
-
-/* Shrink the pool to @goal, capturing the zaps; true if undisturbed. */
-static bool shrink(struct unsync_families *fam, struct zap_trace *t,
-		   const char *what, uint64_t goal, struct zap_counts *c,
-		   struct zap_phase *p)
-{
-	traced_begin(fam, t, p, what);
-	set_nr_mmu_pages(fam->uvm->vm, goal);
-	traced_end(fam, t, p, c);
-	check_zapped_recycled(p);
-	ksft_print_msg("%s: goal %lu, in use %lu -> %lu, %lu zaps (%lu u)\n",
-		       what, goal, zap_stats_in_use(&p->before),
-		       zap_stats_in_use(&p->after), c->zaps, c->unsync_zaps);
-	if (t->exact)
-		ksft_print_msg("%s: parents %lu, nested %lu, unstable %lu\n",
-			       what, c->parents, c->nested, c->unstable);
-	if (t->exact)
-		ksft_print_msg("%s: %lu restarts\n", what, c->restarts);
-	return !zaps_disturbed(c, p);
-}
-
-static void test_sync_shrink(struct zap_trace *t)
-{
-	static const char what[] = "shrink over sync families";
-	uint32_t k[NR_SYNC_FAMILIES] = { 0 };
-	struct unsync_families *fam;
-	uint64_t goal, nr_to_zap;
-	struct zap_counts c;
-	struct zap_phase p;
-
-	fam = unsync_families_create(k, NR_SYNC_FAMILIES, SYNC_CHILDREN,
-				     guest_code);
-	if (!unsync_families_build(fam, t)) {
-		unsync_families_free(fam);
-		ksft_test_result_skip("%s: build disturbed\n", what);
-		return;
-	}
-	nr_to_zap =
-		families_pages(fam, 0, SYNC_SHRINK_FAMILIES) + SYNC_SHRINK_INTO;
-	goal = fam->in_use - nr_to_zap;
-	if (!shrink(fam, t, what, goal, &c, &p)) {
-		unsync_families_free(fam);
-		ksft_test_result_skip("%s: disturbed\n", what);
-		return;
-	}
+	families_create(&fam, k, MAX_FAMILIES, SYNC_CHILDREN, false);
+	goal = fam.in_use - families_pages(0, 5) - 4;
+	shrink(&fam, "shrink over sync families", goal, &b, &a);
 	/*
 	 * A sync page has no child to take along: each zap frees exactly one
-	 * page, so the walk that stops at the first zap reaching its budget
-	 * ends on the goal, not one page before or after it.
+	 * page, and the walk stops at the first zap that reaches its budget,
+	 * on the goal, not a page before or after it.
 	 */
-	TEST_ASSERT(zap_stats_in_use(&p.after) == goal,
-		    "%s: %lu pages in use, expected exactly the goal %lu", what,
-		    zap_stats_in_use(&p.after), goal);
-	if (t->exact) {
-		zap_check_walk(&c, nr_to_zap, &p);
-		/* No child, nothing unstable, no restart. */
-		TEST_ASSERT_EQ(c.unstable, 0);
-		TEST_ASSERT_EQ(c.restarts, 0);
-	}
-	check_guest_data(fam);
-	unsync_families_free(fam);
-	ksft_test_result_pass("%s: goal %lu reached exactly\n", what, goal);
-}
+	TEST_ASSERT(a.in_use == goal, "%lu pages in use, expected exactly the goal %lu",
+		    a.in_use, goal);
+	ksft_test_result_pass("shrink over sync families lands on its goal\n");
 
-/* Largest k among families [0, last]: the most one zap there can free. */
-static uint32_t max_k(struct unsync_families *fam, uint32_t last)
-{
-	uint32_t f, k = 0;
-
-	for (f = 0; f <= last; f++)
-		k = max(k, fam->layout.unsync[f]);
-	return k;
+	/* A pool exactly at its goal has nothing to give back. */
+	shrink(&fam, "the same goal again", goal, &a, &again);
+	TEST_ASSERT(again.mmu_shadow_zapped == a.mmu_shadow_zapped,
+		    "goal %lu again, %lu in use: zapped %lu, expected 0", goal,
+		    a.in_use, again.mmu_shadow_zapped - a.mmu_shadow_zapped);
+	ksft_test_result_pass("the goal landed on exactly, asked again, zaps nothing\n");
+	check_guest_data(&fam);
+	families_free(&fam);
 }
 
 /*
- * A walk over families frees 1 + k pages per parent zap (fewer if the
- * kernel cuts the children at the budget) and stops at the first zap that
- * reaches the budget: it never ends above the goal, and never more than
- * the largest k below it.
+ * Shrinks over the mixed families, one after the other: each zaps families
+ * [first, last) and @into pages beyond, so that it ends inside family @last
+ * (k = 5, then k = 512: its parent and 100 children).
  */
-static void check_landing(struct zap_phase *p, uint64_t goal, uint32_t k_max)
-{
-	uint64_t in_use = zap_stats_in_use(&p->after);
+static const struct family_shrink {
+	const char *what;
+	u32 first, last, into;
+} family_shrinks[] = {
+	{ "shrink over small families", 0, 10, 3 },
+	{ "shrink into a family of 512", 11, 12, 1 + 100 },
+};
 
-	TEST_ASSERT(in_use <= goal && in_use + k_max >= goal,
-		    "%s: %lu pages in use, expected %lu - %u .. %lu", p->name,
-		    in_use, goal, k_max, goal);
-}
-
-static void test_family_shrinks(struct zap_trace *t)
+static void test_family_shrinks(void)
 {
-	struct unsync_families *fam = mixed_families(t);
 	const struct family_shrink *sh;
-	uint64_t in_use, goal, nr_to_zap;
-	struct zap_counts c;
-	struct zap_phase p;
-	bool clean;
+	struct unsync_stats b, a;
+	struct families fam;
+	u64 goal, in_use;
+	u32 f, k_max;
 	int i;
 
-	for (i = 0; !fam && i < ARRAY_SIZE(family_shrinks); i++)
-		ksft_test_result_skip("%s: build disturbed\n",
-				      family_shrinks[i].what);
-	if (!fam)
-		return;
-
-	in_use = fam->in_use;
+	families_create(&fam, mixed, ARRAY_SIZE(mixed), MIXED_SYNC_CHILDREN, false);
+	in_use = fam.in_use;
 	for (i = 0; i < ARRAY_SIZE(family_shrinks); i++) {
 		sh = &family_shrinks[i];
-		nr_to_zap = families_pages(fam, sh->first, sh->last) + sh->into;
-		goal = in_use - nr_to_zap;
-		clean = shrink(fam, t, sh->what, goal, &c, &p);
-		in_use = zap_stats_in_use(&p.after);
-		if (!clean) {
-			ksft_test_result_skip("%s: disturbed\n", sh->what);
-			continue;
-		}
-		check_landing(&p, goal, max_k(fam, sh->last));
-		if (t->exact)
-			zap_check_walk(&c, nr_to_zap, &p);
+		goal = in_use - families_pages(sh->first, sh->last) - sh->into;
+		shrink(&fam, sh->what, goal, &b, &a);
+		in_use = a.in_use;
 		/*
-		 * Each family before the last reached had budget left after
-		 * its parent's zap: with one child or more, that zap was
-		 * unstable and the walk restarted.
+		 * A parent's zap frees it and its k unsync children, so the walk
+		 * that stops at the first zap reaching its budget never ends
+		 * above the goal, and never more than the largest k of the
+		 * families it reached below it.
 		 */
-		if (t->exact && sh->restarts) {
-			TEST_ASSERT(c.restarts >= 1,
-				    "%s: no restart with budget left",
-				    sh->what);
-			TEST_ASSERT(c.unstable == c.parents,
-				    "%s: %lu unstable zaps, %lu parents",
-				    sh->what, c.unstable, c.parents);
-		}
-		ksft_test_result_pass("%s: goal %lu, %lu in use\n", sh->what,
-				      goal, in_use);
+		for (f = 0, k_max = 0; f <= sh->last; f++)
+			k_max = max(k_max, layout.unsync[f]);
+		TEST_ASSERT(a.in_use <= goal && a.in_use + k_max >= goal,
+			    "%s: %lu pages in use, expected %lu - %u .. %lu", sh->what,
+			    a.in_use, goal, k_max, goal);
+		ksft_test_result_pass("%s\n", sh->what);
 	}
-	check_guest_data(fam);
-	unsync_families_free(fam);
+	check_guest_data(&fam);
+	families_free(&fam);
 }
 
-/* Does this kernel's KVM have an MMU shrinker (6.12 has, 6.13+ not)? */
-static bool kvm_has_mmu_shrinker(void)
+/*
+ * With KVM_X86_QUIRK_SLOT_ZAP_ALL on, deleting or moving a memslot makes
+ * every shadow page obsolete, and kvm_zap_obsolete_pages() zaps them all,
+ * from the oldest: each family's parent first, with its unsync children.
+ * A walk that went on from a page already zapped as a child, instead of
+ * starting over, would zap it twice or lose its place.
+ */
+static void test_memslot(bool move)
 {
-	char sym[80];
-
-	zap_find_symbol("mmu_shrink_scan", sym, sizeof(sym));
-	return sym[0];
-}
-
-/* Writes to drop_caches before a VM with zappable pages must have lost some. */
-#define DROP_CACHES_TRIES 16
-
-static void drop_slab_caches(void)
-{
-	int fd = open_path_or_exit("/proc/sys/vm/drop_caches", O_WRONLY);
-
-	TEST_ASSERT(write(fd, "2", 1) == 1, "drop_caches write failed");
-	close(fd);
-}
-
-static void test_drop_caches(struct zap_trace *t)
-{
-	static const char what[] = "drop_caches";
-	struct unsync_families *fam;
-	bool shrinker, clean, ok;
-	struct zap_counts c;
-	int tries;
-	struct zap_phase p;
-	uint64_t zapped;
-
-	if (geteuid()) {
-		ksft_test_result_skip("%s: needs root\n", what);
-		return;
-	}
-	shrinker = kvm_has_mmu_shrinker();
-	fam = mixed_families(t);
-	if (!fam) {
-		ksft_test_result_skip("%s: build disturbed\n", what);
-		return;
-	}
-	traced_begin(fam, t, &p, what);
-	for (tries = 1; tries <= DROP_CACHES_TRIES; tries++) {
-		drop_slab_caches();
-		if (!shrinker || zap_vm_stat(fam->uvm->vm, mmu_shadow_zapped) >
-					 p.before.mmu_shadow_zapped)
-			break;
-	}
-	traced_end(fam, t, &p, &c);
-	zapped = p.delta.mmu_shadow_zapped;
-	ksft_print_msg("%s: MMU shrinker: %s; %d writes\n", what,
-		       shrinker ? "yes" : "no", min(tries, DROP_CACHES_TRIES));
-	ksft_print_msg("%s: in use %lu -> %lu, %lu zaps, %lu traced\n", what,
-		       zap_stats_in_use(&p.before), zap_stats_in_use(&p.after),
-		       zapped, c.zaps);
-	if (t->exact)
-		ksft_print_msg("%s: %lu walks asked %lu, freed %lu\n", what,
-			       c.walks, c.walk_nr_to_zap, c.walk_total);
-	if (t->exact)
-		ksft_print_msg("%s: %lu restarts\n", what, c.restarts);
-
-	/*
-	 * Whoever shrinks this VM, the MMU shrinker frees its pages through
-	 * the budgeted walk, which counts every page it frees as recycled.
-	 */
-	check_zapped_recycled(&p);
-	/*
-	 * Dropping every slab cache calls the shrinker until a round of calls
-	 * frees (almost) nothing, each call zapping from the first VM with
-	 * pages and moving it to the tail of vm_list.  Other VMs on the host
-	 * (another instance of this test) may end a write's rounds before
-	 * this VM's turn; a VM holding zappable pages gets its turn within a
-	 * few writes, and gives some back.
-	 */
-	if (shrinker)
-		TEST_ASSERT(zapped > 0,
-			    "%s: no page of this VM zapped in %d writes", what,
-			    DROP_CACHES_TRIES);
-	clean = !zaps_disturbed(&c, &p);
-	if (clean && t->exact) {
-		zap_check_unstable(what, &c);
-		ok = c.walk_total == c.walk_counted && c.walk_total == zapped;
-		TEST_ASSERT(ok,
-			    "%s: walks returned %lu, zaps freed %lu, made %lu",
-			    what, c.walk_total, c.walk_counted, zapped);
-		TEST_ASSERT(!c.past_budget,
-			    "%s: %lu zaps after a walk's budget was met", what,
-			    c.past_budget);
-	}
-	check_guest_data(fam);
-	unsync_families_free(fam);
-	ksft_test_result_pass("%s: %lu zaps%s\n", what, zapped,
-			      clean ? "" :
-				      " (disturbed: exact checks skipped)");
-}
-
-/* The zap of obsolete pages: deleting, then moving the data slot. */
-static const bool memslot_move[] = { false, true };
-
-static void test_memslot(struct zap_trace *t, bool move)
-{
-	const char *what = move ? "memslot move" : "memslot delete";
-	struct unsync_families *fam = mixed_families(t);
-	uint64_t in_use, zapped;
-	struct zap_counts c;
-	struct zap_phase p;
+	const char *what = move ? "memslot move over families" :
+				  "memslot delete over families";
+	struct unsync_stats b, a;
+	struct families fam;
 	struct kvm_vm *vm;
-	bool clean;
 
-	if (!fam) {
-		ksft_test_result_skip("%s: build disturbed\n", what);
-		return;
-	}
-	vm = fam->uvm->vm;
-	traced_begin(fam, t, &p, what);
-	in_use = zap_stats_in_use(&p.before);
+	families_create(&fam, mixed, ARRAY_SIZE(mixed), MIXED_SYNC_CHILDREN, false);
+	vm = fam.uvm->vm;
+	unsync_stats_read(vm, &b);
 	if (move)
-		vm_mem_region_move(vm, UNSYNC_DATA_SLOT, MOVED_DATA_GPA);
+		vm_mem_region_move(vm, UNSYNC_DATA_SLOT, 64ULL << 30);
 	else
-		memslot_hide(vm, UNSYNC_DATA_SLOT);
-	traced_end(fam, t, &p, &c);
+		unsync_slot_hide(vm, UNSYNC_DATA_SLOT);
+	unsync_stats_read(vm, &a);
 	if (move)
 		vm_mem_region_move(vm, UNSYNC_DATA_SLOT, UNSYNC_DATA_GPA);
 	else
-		memslot_restore(vm, UNSYNC_DATA_SLOT);
-	ksft_print_msg("%s: %lu in use, %lu zaps (%lu unsync)\n", what, in_use,
-		       c.zaps, c.unsync_zaps);
-	if (t->exact)
-		ksft_print_msg("%s: %lu parents, %lu unstable zaps\n", what,
-			       c.parents, c.unstable);
+		unsync_slot_restore(vm, UNSYNC_DATA_SLOT);
 
-	/*
-	 * With KVM_X86_QUIRK_SLOT_ZAP_ALL on, KVM makes every shadow page
-	 * obsolete and zaps them all, the live root included, each once:
-	 * a walk that went on from a page zapped as an unsync child, instead
-	 * of starting over, would zap it twice or lose its place.  A
-	 * shrinker that got to some pages first leaves the rest to it.
-	 */
-	zapped = p.delta.mmu_shadow_zapped;
-	TEST_ASSERT(zapped == in_use,
+	/* Each page in use, the root too, is zapped exactly once. */
+	TEST_ASSERT(a.mmu_shadow_zapped - b.mmu_shadow_zapped == b.in_use,
 		    "%s: mmu_shadow_zapped +%lu, expected all %lu in use", what,
-		    zapped, in_use);
-	TEST_ASSERT_EQ(p.after.mmu_unsync, 0);
-	clean = !zaps_disturbed(&c, &p);
-	if (clean) {
-		/* The zap of obsolete pages recycles nothing. */
-		TEST_ASSERT_EQ(p.after.mmu_recycled, p.before.mmu_recycled);
-		if (t->exact)
-			zap_check_unstable(what, &c);
-	}
-	check_guest_data(fam);
-	unsync_families_free(fam);
-	ksft_test_result_pass("%s, quirk on: %lu zaps%s\n", what, c.zaps,
-			      clean ? "" : " (disturbed)");
+		    a.mmu_shadow_zapped - b.mmu_shadow_zapped, b.in_use);
+	TEST_ASSERT_EQ(a.mmu_unsync, 0);
+	/* The zap of obsolete pages recycles nothing. */
+	TEST_ASSERT_EQ(a.mmu_recycled, b.mmu_recycled);
+	check_guest_data(&fam);
+	families_free(&fam);
+	ksft_test_result_pass("%s\n", what);
+}
+
+/* Read VM stat @name through a stats fd of the VM (struct kvm_binary_stats). */
+static u64 stats_fd_read(struct kvm_binary_stats *stats, const char *name)
+{
+	u64 val;
+
+	kvm_get_stat(stats, name, &val, 1);
+	return val;
 }
 
 /*
- * The zaps when the VM goes away.  6.12's kvm_vm_free() deletes every
- * memslot before it closes the VM, so with the zap-all quirk on the first
- * delete zaps every page through the walk over obsolete pages, and
- * kvm_mmu_zap_all() at the VM's release finds none left but the root;
- * 7.3's only closes the VM, and kvm_mmu_zap_all() zaps them all.  Either
- * way each page in use is zapped once.
+ * When the process that made a VM exits, or execs, with the VM still open,
+ * its mm goes away first: the MMU notifier's release zaps every shadow page
+ * (kvm_mmu_zap_all()).  That walk starts from the newest page, so here each
+ * family's parent has a newer twin that links the same children: zapping
+ * the twin takes the family's unsync children along, the list is unstable,
+ * and the walk must start over.  A child process builds the families, hands
+ * a stats fd of its VM over (which keeps the VM alive) and exits.
  */
-static void test_teardown(struct zap_trace *t)
+static void test_mm_teardown(void)
 {
-	static const char what[] = "teardown";
-	struct unsync_families *fam = mixed_families(t);
-	struct zap_counts c;
-	struct zap_phase p;
-	uint64_t in_use;
+	static const char what[] = "mm teardown over families with newer parents";
+	struct kvm_binary_stats stats = {};
+	struct { u64 in_use, zapped; } built;
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &built, .iov_len = sizeof(built) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = buf, .msg_controllen = sizeof(buf),
+	};
+	struct unsync_stats s;
+	struct families fam;
+	struct cmsghdr *cmsg;
+	int sv[2], status;
+	u64 zapped;
+	pid_t pid;
 
-	if (!fam) {
-		ksft_test_result_skip("%s: build disturbed\n", what);
-		return;
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), "socketpair() failed");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork() failed");
+	if (!pid) {
+		families_create(&fam, mixed, ARRAY_SIZE(mixed), MIXED_SYNC_CHILDREN, true);
+		unsync_stats_read(fam.uvm->vm, &s);
+		built.in_use = s.in_use;
+		built.zapped = s.mmu_shadow_zapped;
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fam.uvm->vm->stats.fd, sizeof(int));
+		TEST_ASSERT(sendmsg(sv[1], &msg, 0) == sizeof(built), "sendmsg() failed");
+		/* Exit with the VM open: no kvm_vm_free(). */
+		_exit(0);
 	}
-	traced_begin(fam, t, &p, what);
-	in_use = zap_stats_in_use(&p.before);
-	unsync_vm_free(fam->uvm);
-	if (verbose)
-		families_print_zaps(fam, t);
-	zap_trace_collect(t, &c);
-	free(fam);
-	ksft_print_msg("%s: %lu in use, %lu zaps (%lu unsync)\n", what, in_use,
-		       c.zaps, c.unsync_zaps);
-	if (t->exact)
-		ksft_print_msg("%s: %lu parents, %lu unstable zaps\n", what,
-			       c.parents, c.unstable);
+	TEST_ASSERT(recvmsg(sv[0], &msg, 0) == sizeof(built), "recvmsg() failed");
+	cmsg = CMSG_FIRSTHDR(&msg);
+	TEST_ASSERT(cmsg && cmsg->cmsg_type == SCM_RIGHTS, "no stats fd received");
+	memcpy(&stats.fd, CMSG_DATA(cmsg), sizeof(int));
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    !WEXITSTATUS(status), "the VM's process failed: status 0x%x", status);
+	close(sv[0]);
+	close(sv[1]);
 
 	/*
-	 * Every page in use goes, each zapped once; the live root is zapped
-	 * once more when its vCPU lets go of it.
+	 * Every page in use when the families were built, the vCPU's root
+	 * too, is zapped exactly once, and no unsync page is left.
 	 */
-	TEST_ASSERT(!c.lost, "%s: %lu events lost", what, c.lost);
-	TEST_ASSERT(c.zaps >= in_use && c.zaps <= in_use + 1,
-		    "%s: %lu zaps, expected the %lu pages in use (+1 root)",
-		    what, c.zaps, in_use);
-	if (t->exact)
-		zap_check_unstable(what, &c);
-	ksft_test_result_pass("%s: %lu zaps\n", what, c.zaps);
+	zapped = stats_fd_read(&stats, "mmu_shadow_zapped") - built.zapped;
+	ksft_print_msg("%s: %lu in use, %lu zapped\n", what, built.in_use, zapped);
+	TEST_ASSERT(zapped == built.in_use,
+		    "%s: mmu_shadow_zapped +%lu, expected all %lu in use", what,
+		    zapped, built.in_use);
+	TEST_ASSERT_EQ(stats_fd_read(&stats, "mmu_unsync"), 0);
+	close(stats.fd);
+	free(stats.desc);
+	ksft_test_result_pass("%s\n", what);
+}
+
+static void help(const char *name, int status)
+{
+	printf("usage: %s [-h]\n", name);
+	exit(status);
 }
 
 int main(int argc, char *argv[])
 {
-	struct zap_trace trace;
-	struct shadow_mmu_opt opts[] = {
-		{ 'v', NULL, "print the order of the zaps and more detail",
-		  .on = &verbose },
-		{}
-	};
-	int i;
+	int opt;
 
-	shadow_mmu_parse_args(argc, argv, opts);
+	while ((opt = getopt(argc, argv, "h")) != -1)
+		help(argv[0], opt == 'h' ? 0 : KSFT_FAIL);
+
 	ksft_print_header();
-	/* The families are guest page tables: skips where KVM uses TDP. */
 	unsync_mode = UNSYNC_MODE_SHADOW;
-	shadow_mmu_require();
-	zap_trace_open(&trace);
-	ksft_print_msg("exact restart counts: %s\n",
-		       trace.exact ? "yes" : trace.why_not_exact);
-	/* A result per subtest below, and per entry of its table. */
-	ksft_set_plan(1 + ARRAY_SIZE(family_shrinks) + 1 +
-		      ARRAY_SIZE(memslot_move) + 1);
+	unsync_require();
+	ksft_set_plan(2 + ARRAY_SIZE(family_shrinks) + 2 + 1);
 
-	lock_fd = open(LOCK_FILE, O_RDWR | O_CREAT, 0600);
-	walk_lock(LOCK_SH);
-	test_sync_shrink(&trace);
-	test_family_shrinks(&trace);
-	walk_lock(LOCK_EX);
-	test_drop_caches(&trace);
-	walk_lock(LOCK_SH);
-	for (i = 0; i < ARRAY_SIZE(memslot_move); i++)
-		test_memslot(&trace, memslot_move[i]);
-	test_teardown(&trace);
-	walk_lock(LOCK_UN);
-
-	zap_trace_close(&trace);
+	test_sync_shrink();
+	test_family_shrinks();
+	test_memslot(false);
+	test_memslot(true);
+	test_mm_teardown();
 	ksft_finished();
 }
