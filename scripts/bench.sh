@@ -3,7 +3,8 @@
 #
 # bench.sh OUT [PERF_ARGS]: run mmu_zap_perf_test (PERF_ARGS, e.g. -L) and
 # the root-skew timing of mmu_zap_restart_test, on this machine's /dev/kvm
-# if it can run them, else under QEMU (scripts/vm-run.sh).  Writes
+# if it can run them (not a PVM host's), else under QEMU (scripts/vm-run.sh:
+# Debian's 6.12 with the series' KVM fixes, or $KERNEL: 7.3, a bzImage).  Writes
 # OUT/bench/zap.csv and OUT/bench/zap.png (gnuplot), prints the table, the
 # linearity figure (shrink ns per zapped page at the largest size divided by
 # that at the smallest, measured in the same run) and the root-skew ratio.
@@ -19,7 +20,7 @@ mkdir -p "$bench"
 run() { # run TEST ARGS: its output, wherever it can run
 	local t=$1
 	shift
-	if [ -w /dev/kvm ] && [ -d /sys/kernel/debug/kvm ]; then
+	if [ -w /dev/kvm ] && [ -d /sys/kernel/debug/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
 		"$out/$t" "$@" 2>&1 || true
 	else
 		TEST_ARGS="$*" "$here/vm-run.sh" --tests "$t" --dir "$bench/vm-$t" \

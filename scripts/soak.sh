@@ -35,9 +35,12 @@ while :; do
 done
 dir=$(cd "$1" && pwd) runs=$2 par=$3 kills=$4
 # On the host (vm-run.sh beside this script; the guest has none): into
-# the QEMU guest, if asked or if this machine cannot run the tests.
+# the QEMU guest, if asked or if this machine cannot run the tests (no
+# usable /dev/kvm, or a PVM host's: kvm_pvm builds no shadow pages for
+# ring-0 guest code).
 if [ -x "$(dirname "$0")/vm-run.sh" ] &&
-   { [ -n "$vm" ] || ! [ -w /dev/kvm ] || ! [ -d /sys/kernel/debug/kvm ]; }; then
+   { [ -n "$vm" ] || ! [ -w /dev/kvm ] || ! [ -d /sys/kernel/debug/kvm ] ||
+     [ -d /sys/module/kvm_pvm ]; }; then
 	vg=''
 	[ -z "$plant" ] && [ -d "$dir/valgrind" ] && vg="--valgrind $dir/valgrind"
 	# shellcheck disable=SC2086
