@@ -5,12 +5,17 @@
 # into $CACHE (default ~/.cache/kvm-zap-selftests) and reused from there.
 #
 # kernel.sh tree [KDIR]
-#	Print the path of the kernel tree to build against.  With KDIR, check
-#	that it is a kernel tree with KVM selftests.  Without it, Debian's
-#	linux-source-$KERNEL_TREE (6.12, the default, installed with apt-get;
-#	7.3 downloaded from trixie-backports with a private apt state, so the
-#	machine's apt setup stays as it is), unpacked into $CACHE.  Nothing is
-#	written into the tree, by this or any other command here.
+#	Print the path of the kernel tree the tests are built against: KDIR,
+#	checked to be a kernel tree with KVM selftests, Linux 7.3 or newer;
+#	without it, Debian's linux-source-7.3 (kernel.sh source 7.3).
+#	Nothing is written into the tree, by this or any other command here.
+# kernel.sh source VERSION
+#	Print the path of Debian's linux-source-VERSION, unpacked into $CACHE:
+#	6.12 (bookworm, installed with apt-get) or 7.3 (downloaded from
+#	trixie-backports with a private apt state, so the machine's apt setup
+#	stays as it is).  The tests build against 7.3 only; each tree is also
+#	where build.sh modules builds the kvm modules of Debian's kernel of
+#	that version.
 # kernel.sh headers TREE
 #	Print a folder whose usr/include holds TREE's exported UAPI headers
 #	(make headers), made or brought up to date in $CACHE/headers with
@@ -18,18 +23,26 @@
 #	kbuild will not build out of the tree: it would mix in the tree's own
 #	build products) gives its own usr/include if it has one, else the
 #	headers are made from a copy of what make headers reads.
-# kernel.sh debian [headers]
-#	Fetch Debian's newest linux-image-6.12.*-amd64-unsigned (and with
-#	"headers", its linux-headers package) with apt-get download, unpack it
-#	into $CACHE and print the unpacked folder: the kernel vm-run.sh boots.
+# kernel.sh debian VERSION [headers]
+#	Fetch Debian's newest kernel of VERSION (6.12: bookworm's
+#	linux-image-6.12.*-amd64-unsigned; 7.3: trixie-backports'
+#	linux-binary-7.3.*-amd64 and linux-modules-7.3.*-amd64), and with
+#	"headers" the packages that hold its .config and Module.symvers
+#	(linux-headers-<release> and, for 7.3, the linux-* packages it depends
+#	on), with apt-get download; unpack them into $CACHE/debian-<release>
+#	and print that folder: the kernel vm-run.sh boots.  Its vmlinuz is
+#	boot/vmlinuz-* (6.12) or usr/lib/modules/*/vmlinuz (7.3), its modules
+#	under lib/modules/*/kernel or usr/lib/modules/*/kernel.
 # kernel.sh scratch TREE DIR [PATCHDIR]
 #	Make DIR a scratch copy of TREE to apply patches to:
-#	tools/testing/selftests/kvm is a real copy committed into a new git
-#	repository ("pristine"); usr is a symlink to the headers' (kernel.sh
-#	headers), where the selftests Makefiles look for them; everything else
-#	is a symlink into TREE, so the tree's own Makefiles and checkpatch work
-#	there and TREE stays as it was.  With PATCHDIR, apply its series (not
-#	the cover letter) with git am.
+#	tools/testing/selftests/kvm, arch/x86/kvm and virt/kvm are real copies
+#	committed into a new git repository ("pristine"), so that neither the
+#	tests nor a KVM patch of the series writes through a symlink into
+#	TREE; usr is a symlink to the headers' (kernel.sh headers), where the
+#	selftests Makefiles look for them; everything else is a symlink into
+#	TREE, so the tree's own Makefiles and checkpatch work there and TREE
+#	stays as it was.  With PATCHDIR, apply its series (not the cover
+#	letter) with git am.
 set -euo pipefail
 
 CACHE=${CACHE:-$HOME/.cache/kvm-zap-selftests}
@@ -41,66 +54,89 @@ is_tree() {
 	[ -d "$1/arch/x86/kvm/mmu" ]
 }
 
-# backports_deb PACKAGE: download PACKAGE from trixie-backports of the Debian
-# archive this machine uses, with a private sources list and apt state;
-# print the path of the .deb.
-backports_deb() {
-	local pkg=$1 dir=$CACHE/apt-trixie-backports uri opts
-	mkdir -p "$dir/lists/partial" "$dir/cache" "$dir/debs"
-	uri=$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 1p)
-	[ -n "$uri" ] || uri=$(sed -n 's/^deb \(http[^ ]*\/debian\) .*/\1/p' /etc/apt/sources.list 2>/dev/null | sed -n 1p)
-	[ -n "$uri" ] || die "no Debian archive in apt's sources"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie-backports main" >"$dir/sources.list"
-	opts=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-	      -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
+# The private apt state through which trixie-backports is read: bpo_apt
+# COMMAND ARGS runs apt-get (or apt-cache) with it, after one update.
+bpo=$CACHE/apt-trixie-backports
+bpo_apt() {
+	local cmd=$1 uri opts
+	shift
+	mkdir -p "$bpo/lists/partial" "$bpo/cache" "$bpo/debs"
+	opts=(-o Dir::Etc::SourceList="$bpo/sources.list" -o Dir::Etc::SourceParts=/dev/null
+	      -o Dir::State::Lists="$bpo/lists" -o Dir::Cache="$bpo/cache"
 	      -o APT::Sandbox::User=root -q)
-	if [ ! -f "$dir/lists/.updated" ]; then
+	if [ ! -f "$bpo/lists/.updated" ]; then
+		uri=$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 1p)
+		[ -n "$uri" ] || uri=$(sed -n 's/^deb \(http[^ ]*\/debian\) .*/\1/p' /etc/apt/sources.list 2>/dev/null | sed -n 1p)
+		[ -n "$uri" ] || die "no Debian archive in apt's sources"
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie-backports main" >"$bpo/sources.list"
 		apt-get "${opts[@]}" update >&2
-		touch "$dir/lists/.updated"
+		touch "$bpo/lists/.updated"
 	fi
-	ls "$dir/debs/$pkg"_*.deb >/dev/null 2>&1 ||
-		(cd "$dir/debs" && apt-get "${opts[@]}" download "$pkg" >&2)
-	ls "$dir/debs/$pkg"_*.deb | sort -V | tail -n 1
+	"$cmd" "${opts[@]}" "$@"
+}
+
+# backports_deb PACKAGE: download PACKAGE from trixie-backports of the Debian
+# archive this machine uses (bpo_apt); print the path of the .deb.
+backports_deb() {
+	local pkg=$1
+	ls "$bpo/debs/$pkg"_*.deb >/dev/null 2>&1 ||
+		(mkdir -p "$bpo/debs" && cd "$bpo/debs" && bpo_apt apt-get download "$pkg" >&2)
+	ls "$bpo/debs/$pkg"_*.deb | sort -V | tail -n 1
+}
+
+# bookworm_deb PACKAGE: the same from the machine's own apt sources.
+bookworm_deb() {
+	local pkg=$1
+	mkdir -p "$CACHE/debs"
+	ls "$CACHE/debs/$pkg"_*.deb >/dev/null 2>&1 ||
+		(cd "$CACHE/debs" && apt-get download -q "$pkg" >&2)
+	ls "$CACHE/debs/$pkg"_*.deb | sort -V | tail -n 1
+}
+
+# version TREE: "VERSION PATCHLEVEL" of TREE's Makefile.
+version() {
+	sed -n -e 's/^VERSION = \([0-9]*\)$/\1/p' -e 's/^PATCHLEVEL = \([0-9]*\)$/\1/p' "$1/Makefile" |
+		tr '\n' ' '
+}
+
+source_tree() {
+	local v=${1:-} pkg tree tarball
+	case $v in
+	6.12 | 7.3) ;;
+	*) die "kernel.sh source $v: 6.12 or 7.3" ;;
+	esac
+	pkg=linux-source-$v
+	tree=$CACHE/$pkg
+	if ! is_tree "$tree"; then
+		mkdir -p "$CACHE"
+		tarball=/usr/src/$pkg.tar.xz
+		if [ "$v" = 6.12 ] && [ ! -f "$tarball" ]; then
+			echo "kernel.sh: installing $pkg with apt-get" >&2
+			[ "$(id -u)" = 0 ] || die "installing $pkg needs root"
+			apt-get update -qq >&2
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >&2
+		elif [ "$v" = 7.3 ]; then
+			tarball=$CACHE/$pkg.tar.xz
+			dpkg-deb --fsys-tarfile "$(backports_deb "$pkg")" |
+				tar -xOf - "./usr/src/$pkg.tar.xz" >"$tarball"
+		fi
+		echo "kernel.sh: unpacking $tarball into $CACHE" >&2
+		rm -rf "$tree.tmp" && mkdir "$tree.tmp"
+		tar -xJf "$tarball" -C "$tree.tmp" --strip-components=1
+		rm -rf "$tree" && mv "$tree.tmp" "$tree"
+	fi
+	echo "$tree"
 }
 
 tree() {
-	local kdir=${1:-} kernel_tree=${KERNEL_TREE:-6.12} pkg tree tarball
-	pkg=linux-source-$kernel_tree
-	if [ -n "$kdir" ]; then
-		[ -d "$kdir" ] || die "KDIR=$kdir: no such directory"
-		is_tree "$kdir" || die "KDIR=$kdir is not a kernel tree (need Makefile with VERSION, tools/testing/selftests/kvm/lib/kvm_util.c and arch/x86/kvm/mmu)"
-		tree=$(cd "$kdir" && pwd)
-	else
-		tree=$CACHE/$pkg
-		if ! is_tree "$tree"; then
-			tarball=/usr/src/$pkg.tar.xz
-			case $kernel_tree in
-			6.12)
-				if [ ! -f "$tarball" ]; then
-					echo "kernel.sh: installing $pkg with apt-get" >&2
-					[ "$(id -u)" = 0 ] || die "installing $pkg needs root"
-					apt-get update -qq >&2
-					DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >&2
-				fi
-				;;
-			7.3)
-				mkdir -p "$CACHE"
-				tarball=$CACHE/$pkg.tar.xz
-				dpkg-deb --fsys-tarfile "$(backports_deb "$pkg")" |
-					tar -xOf - "./usr/src/$pkg.tar.xz" >"$tarball"
-				;;
-			*)
-				die "KERNEL_TREE=$kernel_tree: 6.12 or 7.3 (or name a tree with KDIR=)"
-				;;
-			esac
-			echo "kernel.sh: unpacking $tarball into $CACHE" >&2
-			mkdir -p "$CACHE"
-			rm -rf "$tree.tmp" && mkdir "$tree.tmp"
-			tar -xJf "$tarball" -C "$tree.tmp" --strip-components=1
-			rm -rf "$tree" && mv "$tree.tmp" "$tree"
-		fi
-	fi
-	echo "$tree"
+	local kdir=${1:-} v
+	[ -n "$kdir" ] || { source_tree 7.3; return; }
+	[ -d "$kdir" ] || die "KDIR=$kdir: no such directory"
+	is_tree "$kdir" || die "KDIR=$kdir is not a kernel tree (need Makefile with VERSION, tools/testing/selftests/kvm/lib/kvm_util.c and arch/x86/kvm/mmu)"
+	read -r -a v <<<"$(version "$kdir")"
+	[ "${v[0]:-0}" -gt 7 ] || { [ "${v[0]:-0}" = 7 ] && [ "${v[1]:-0}" -ge 3 ]; } ||
+		die "KDIR=$kdir is Linux ${v[0]:-?}.${v[1]:-?}: the tests build against 7.3 or newer (its libkvm and Makefile.kvm)"
+	cd "$kdir" && pwd
 }
 
 headers() {
@@ -134,59 +170,98 @@ headers() {
 }
 
 debian() {
-	local pkg release dir names name
-	pkg=$(apt-cache pkgnames linux-image-6.12. |
-	      grep -E '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' |
-	      sort -V | tail -n 1)
-	[ -n "$pkg" ] || die "no linux-image-6.12.*-amd64-unsigned known to apt (run apt-get update)"
-	release=${pkg#linux-image-}
-	release=${release%-unsigned}
+	local ver=${1:-} pkg release dir names name deb deps
+	case $ver in
+	6.12)
+		pkg=$(apt-cache pkgnames linux-image-6.12. |
+		      grep -E '^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64-unsigned$' |
+		      sort -V | tail -n 1)
+		[ -n "$pkg" ] || die "no linux-image-6.12.*-amd64-unsigned known to apt (run apt-get update)"
+		release=${pkg#linux-image-}
+		release=${release%-unsigned}
+		names=("$pkg")
+		[ "${2:-}" = headers ] && names+=("linux-headers-$release")
+		;;
+	7.3)
+		pkg=$(bpo_apt apt-cache pkgnames linux-binary-7.3. |
+		      grep -E '^linux-binary-7\.3\.[0-9]+\+deb[0-9]+-amd64$' |
+		      sort -V | tail -n 1)
+		[ -n "$pkg" ] || die "no linux-binary-7.3.*-amd64 in trixie-backports (rm -r $bpo/lists to read it again)"
+		release=${pkg#linux-binary-}
+		names=("$pkg" "linux-modules-$release")
+		if [ "${2:-}" = headers ]; then
+			# With the linux-* packages of the same build it depends
+			# on (common headers, kbuild, base files).
+			mapfile -t deps < <(bpo_apt apt-cache depends "linux-headers-$release" |
+				sed -n 's/^ *Depends: \(linux-[^ ]*\)$/\1/p' | grep -F "${release%-amd64}")
+			names+=("linux-headers-$release" "${deps[@]}")
+		fi
+		;;
+	*)
+		die "kernel.sh debian $ver: 6.12 or 7.3"
+		;;
+	esac
 	dir=$CACHE/debian-$release
-	names=("$pkg")
-	[ "${1:-}" = headers ] && names+=("linux-headers-$release")
 	for name in "${names[@]}"; do
 		[ -f "$dir/.$name" ] && continue
 		echo "kernel.sh: fetching $name" >&2
-		mkdir -p "$CACHE/debs" "$dir"
-		(cd "$CACHE/debs" && apt-get download -q "$name" >&2)
-		dpkg-deb -x "$CACHE"/debs/"$name"_*.deb "$dir"
+		if [ "$ver" = 6.12 ]; then
+			deb=$(bookworm_deb "$name")
+		else
+			deb=$(backports_deb "$name")
+		fi
+		mkdir -p "$dir"
+		dpkg-deb -x "$deb" "$dir"
 		touch "$dir/.$name"
 	done
 	echo "$dir"
 }
 
-# mirror SRC DST REL: DST holds symlinks to SRC's entries, except along
-# REL, whose last component is copied.
+# mirror SRC DST REL...: DST holds symlinks to SRC's entries, except along
+# each REL, whose last component is copied.
 mirror() {
-	local src=$1 dst=$2 rel=$3 first=${3%%/*} e
+	local src=$1 dst=$2 e name rel sub
+	shift 2
 	mkdir -p "$dst"
 	for e in "$src"/* "$src"/.[!.]*; do
 		[ -e "$e" ] || [ -L "$e" ] || continue
-		case ${e##*/} in
-		"$first" | .git* | .mailmap) ;; # git reads none of these via links
-		*) ln -s "$e" "$dst/${e##*/}" ;;
-		esac
+		name=${e##*/}
+		case $name in .git* | .mailmap) continue ;; esac # git reads none of these via links
+		sub=()
+		for rel in "$@"; do
+			if [ "$rel" = "$name" ]; then
+				sub=(copy)
+				break
+			fi
+			[ "${rel%%/*}" = "$name" ] && sub+=("${rel#*/}")
+		done
+		if [ "${sub[*]}" = copy ]; then
+			cp -a "$e" "$dst/$name"
+			# An older build laid this suite into the tree as symlinks.
+			find "$dst/$name" -type l -delete
+		elif [ ${#sub[@]} -gt 0 ]; then
+			mirror "$e" "$dst/$name" "${sub[@]}"
+		else
+			ln -s "$e" "$dst/$name"
+		fi
 	done
-	if [ "$rel" = "$first" ]; then
-		cp -a "$src/$first" "$dst/$first"
-		# An older build laid this suite into the tree as symlinks.
-		find "$dst/$first" -type l -delete
-	else
-		mirror "$src/$first" "$dst/$first" "${rel#*/}"
-	fi
 }
 
+# What a scratch tree holds as real copies: the tests, and what the KVM
+# patches of the series change.
+copied=(tools/testing/selftests/kvm arch/x86/kvm virt/kvm)
+
 scratch() {
-	local tree dir=$2 patches hdr rel=tools/testing/selftests/kvm
+	local tree dir=$2 patches hdr
 	tree=$(cd "$1" && pwd)
 	patches=${3:+$(cd "$3" && pwd)}
 	rm -rf "$dir"
-	mirror "$tree" "$dir" "$rel"
+	mirror "$tree" "$dir" "${copied[@]}"
 	hdr=$(headers "$tree")
 	ln -sfn "$hdr/usr" "$dir/usr"
 	cd "$dir"
 	git init -q
-	git add "$rel"
+	git add "${copied[@]}"
 	git -c user.name=pristine -c user.email=pristine@localhost commit -q -m pristine
 	if [ -n "$patches" ]; then
 		git -c user.name=check -c user.email=check@localhost am -q \
@@ -198,9 +273,10 @@ scratch() {
 cmd=${1:-}
 shift || true
 case $cmd in
-tree) tree "$@" ;;
+tree) [ $# -le 1 ] || die "usage: kernel.sh tree [KDIR]"; tree "$@" ;;
+source) [ $# = 1 ] || die "usage: kernel.sh source 6.12|7.3"; source_tree "$@" ;;
 headers) [ $# = 1 ] || die "usage: kernel.sh headers TREE"; headers "$@" ;;
-debian) debian "$@" ;;
+debian) [ $# -ge 1 ] || die "usage: kernel.sh debian 6.12|7.3 [headers]"; debian "$@" ;;
 scratch) [ $# -ge 2 ] || die "usage: kernel.sh scratch TREE DIR [PATCHDIR]"; scratch "$@" ;;
-*) die "usage: kernel.sh tree [KDIR] | headers TREE | debian [headers] | scratch TREE DIR [PATCHDIR]" ;;
+*) die "usage: kernel.sh tree [KDIR] | source 6.12|7.3 | headers TREE | debian 6.12|7.3 [headers] | scratch TREE DIR [PATCHDIR]" ;;
 esac

@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# mutants.sh [--quick] [--modes "shadow nested"] TREE OUT [MUTANT...]: the
-# mutation matrix.  For the unmutated TREE and for each mutants/*.patch (a
-# one-idea change to arch/x86/kvm/mmu/mmu.c), build the kvm modules
-# (scripts/build.sh modules), boot Debian's kernel with
+# mutants.sh [--quick] [--modes "shadow nested"] OUT [MUTANT...]: the
+# mutation matrix.  The base is Debian's 6.12 kernel with kvm modules built
+# from its linux-source-6.12 with the series' KVM fixes (kvm/6.12/*.diff;
+# scripts/build.sh modules 6.12).  For that base ("unmutated") and for
+# each mutants/*.patch applied on top of it (a one-idea change to
+# arch/x86/kvm/mmu/mmu.c), build the kvm modules, boot the kernel with
 # them under QEMU (scripts/vm-run.sh) once per mode (shadow: kvm_amd npt=0;
 # nested: npt=1) and record, per mode, which tests killed the mutant
 # (failed, hung, or the guest crashed), or that it survived.  A kernel
@@ -28,9 +30,8 @@ while :; do
 	*) break ;;
 	esac
 done
-tree=$1
-out=$(cd "$2" && pwd) || { echo "mutants.sh: no build in '$2' (make build OUT=$2)" >&2; exit 1; }
-shift 2
+out=$(cd "${1:-}" && pwd) || { echo "mutants.sh: no build in '${1:-}' (make build OUT=${1:-})" >&2; exit 1; }
+shift
 here=$(cd "$(dirname "$0")" && pwd)
 work=$out/mutants
 mkdir -p "$work"
@@ -104,7 +105,7 @@ run() {
 		run_modes=$quick_modes # the unmutated modules: where mutants run
 	fi
 	t0=$(date +%s)
-	if ! "$here/build.sh" modules "$tree" "$work/$name.ko" $patch >"$work/$name.build.log" 2>&1; then
+	if ! "$here/build.sh" modules 6.12 "$work/$name.ko" $patch >"$work/$name.build.log" 2>&1; then
 		echo "| $name | build failed |$(printf ' |%.0s' $modes) build failed |" >>"$table"
 		tail -n 20 "$work/$name.build.log" >&2
 		return 2
@@ -117,7 +118,7 @@ run() {
 		esac
 		log=$work/$name.$mode.log
 		# Not locked down: debugfs cross-checks the binary stats in these boots.
-		"$here/vm-run.sh" --modules "$work/$name.ko" --dir "$work/$name.vm" \
+		"$here/vm-run.sh" --kernel 6.12 --modules "$work/$name.ko" --dir "$work/$name.vm" \
 			--timeout 900 --open --tests "$only" "$out" "$mode" >"$log" 2>&1
 		rc=$?
 		c=$(cell "$log" "$only" $rc)
@@ -164,7 +165,8 @@ done
 	echo "# Mutation matrix"
 	echo
 	echo "Kernel: Debian's $(ls -d "${CACHE:-$HOME/.cache/kvm-zap-selftests}"/debian-6.12.* | sed 's|.*/debian-||'),"
-	echo "kvm modules built from $tree with each mutant; $(date -u +%F)."
+	echo "kvm modules built from its linux-source-6.12 with the series' KVM fixes"
+	echo "($(sed 's|.*/||' "$work/unmutated.ko/patches" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')) and each mutant; $(date -u +%F)."
 	echo "One column per mode of KVM in the guest: the tests that killed the"
 	echo "mutant there (pages, memslot, restart, walk), and the boot's seconds."
 	echo

@@ -8,19 +8,29 @@
 #   shadow  kvm_amd npt=0: KVM shadows guest page tables (the default)
 #   nested  kvm_amd npt=1: KVM uses TDP, and the tests run in nested mode
 #           (an L1 hypervisor with nested NPT)
-# The kernel is Debian's linux-image-6.12.*-amd64-unsigned with its kvm
-# modules (kernel.sh debian), or KERNEL=bzImage (KVM built in).  The guest
-# kernel is locked down once KVM is loaded, as a Secure Boot host is.
-# TEST_ARGS="-n 8" are passed to every test.
+# The kernel is Debian's 6.12 or 7.3 (kernel.sh debian; --kernel) with kvm
+# modules built from Debian's source of that version with the series' KVM
+# fixes (build.sh modules, into OUT/kvm-VERSION), or a kernel image of
+# yours with KVM built in.  The guest kernel is locked down once KVM is
+# loaded, as a Secure Boot host is.  TEST_ARGS="-n 8" are passed to every
+# test.
 #
-# Options (for the other scripts):
-#   --modules DIR    load kvm.ko and kvm-amd.ko from DIR (build.sh modules)
+# Options:
+#   --kernel K       6.12 (the default, or $KERNEL), 7.3, or the path of a
+#                    kernel image with KVM built in (no modules loaded)
+#   --stock          kvm modules built without the series' fixes
+#                    (build.sh modules --stock, into OUT/kvm-VERSION-stock)
+#   --modules DIR    load kvm.ko and kvm-amd.ko from DIR (build.sh modules,
+#                    for the same kernel); "--modules debian": the kernel
+#                    package's own
 #   --tests a,b      run only these tests
 #   --soak "R P K"   run the soak (soak.sh) instead of the suite; --plant:
 #                    its self-test; --valgrind DIR: add valgrind and the
 #                    dynamically linked tests of DIR for its memcheck step
 #   --open           no lockdown (rebuilt, unsigned modules need none)
-#   --dir DIR        initramfs and console log (OUT/vm, OUT/vm-nested)
+#   --dir DIR        initramfs and console log (OUT/vm-VERSION, or OUT/vm
+#                    for a kernel image of yours; "-nested" appended for
+#                    nested mode)
 #   --mem SIZE       guest memory (4G; what the tests' -n limits derive from)
 #   --timeout S      whole-boot watchdog (1200 s); each test in the guest
 #                    has 300 s
@@ -28,9 +38,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "vm-run.sh: $*" >&2; exit 1; }
-kvm_modules='' tests='' soak='' plant='' valgrind='' lockdown=integrity vm='' mem=4G timeout=1200
+kernel=${KERNEL:-6.12} stock='' kvm_modules='' tests='' soak='' plant='' valgrind='' lockdown=integrity vm='' mem=4G timeout=1200
 while [ $# -gt 0 ]; do
 	case $1 in
+	--kernel) kernel=$2; shift 2 ;;
+	--stock) stock=--stock; shift ;;
 	--modules) kvm_modules=$2; shift 2 ;;
 	--tests) tests=$2; shift 2 ;;
 	--soak) soak=$2; shift 2 ;;
@@ -48,7 +60,10 @@ done
 out=$(cd "$1" && pwd)
 shift
 modes=${*:-shadow}
-vm=${vm:-$out/vm}
+case $kernel in
+6.12 | 7.3) vm=${vm:-$out/vm-$kernel} ;;
+*) vm=${vm:-$out/vm} ;;
+esac
 for mode in $modes; do
 	case $mode in
 	shadow | nested) ;;
@@ -56,7 +71,6 @@ for mode in $modes; do
 	esac
 done
 series=$here/../patches/series
-kernel=${KERNEL:-}
 
 for tool in qemu-system-x86_64 busybox cpio gzip gcc; do
 	command -v "$tool" >/dev/null || die "$tool not found (make deps installs it)"
@@ -66,16 +80,40 @@ busybox --list | grep -x sh >/dev/null || die "busybox has no sh applet"
 file -L "$(command -v busybox)" | grep "statically linked" >/dev/null ||
 	die "busybox is not statically linked (install busybox-static)"
 
-modules=()
-if [ -z "$kernel" ]; then
-	kimg=$("$here/kernel.sh" debian)
-	kernel=$(ls "$kimg"/boot/vmlinuz-*)
-	moddir=$(ls -d "$kimg"/lib/modules/*/kernel)
-	kvm_dir=${kvm_modules:-$moddir/arch/x86/kvm}
+# The kernel, and for Debian's the modules to load: irqbypass and ccp
+# (kvm-amd's dependencies) from its package, kvm and kvm-amd built here.
+first() { for f in "$@"; do [ -e "$f" ] && echo "$f" && return; done; }
+modules=() release=
+case $kernel in
+6.12 | 7.3)
+	ver=$kernel
+	kimg=$("$here/kernel.sh" debian "$ver")
+	# 6.12 keeps its image in boot/, 7.3 beside its modules.
+	kernel=$(first "$kimg"/boot/vmlinuz-* "$kimg"/usr/lib/modules/*/vmlinuz)
+	moddir=$(first "$kimg"/lib/modules/*/kernel "$kimg"/usr/lib/modules/*/kernel)
+	[ -d "$moddir" ] || die "no modules in $kimg"
+	release=$(basename "$(dirname "$moddir")")
+	case $kvm_modules in
+	debian) kvm_dir=$moddir/arch/x86/kvm ;;
+	'')
+		kvm_dir=$out/kvm-$ver${stock:+-stock}
+		"$here/build.sh" modules $stock "$ver" "$kvm_dir" >&2 ||
+			die "could not build the kvm modules for $release (make deps installs what it needs)"
+		;;
+	*) kvm_dir=$kvm_modules ;;
+	esac
 	modules=("$moddir/virt/lib/irqbypass.ko.xz"
 		 "$moddir/drivers/crypto/ccp/ccp.ko.xz"
 		 "$(ls "$kvm_dir"/kvm.ko*)" "$(ls "$kvm_dir"/kvm-amd.ko*)")
-fi
+	vermagic=$(modinfo -F vermagic "${modules[2]}")
+	[ "${vermagic%% *}" = "$release" ] ||
+		die "${modules[2]} is for ${vermagic%% *}, the kernel is $release (--kernel)"
+	echo "vm-run.sh: Debian's $release, kvm modules from $kvm_dir" >&2
+	;;
+*)
+	[ -z "$kvm_modules$stock" ] || die "--modules and --stock are for Debian's kernels, not $kernel"
+	;;
+esac
 [ -f "$kernel" ] || die "kernel image $kernel not found"
 
 # The initramfs: busybox, the exit helper, the init, the runner, the soak
@@ -247,7 +285,7 @@ boot() {
 	echo "npt=$npt" >"$root/modules/kvm-amd.params"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$dir/initramfs.cpio.gz"
 
-	echo "vm-run.sh: booting $(basename "$kernel") under QEMU (TCG), console log in $dir/console.log" >&2
+	echo "vm-run.sh: booting ${release:-$(basename "$kernel")} under QEMU (TCG), console log in $dir/console.log" >&2
 	start=$(date +%s)
 	# The suite's KTAP and the soak's lines go to stdout as the guest
 	# prints them: line-buffered sed, not tr (which would hold them to the
