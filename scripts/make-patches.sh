@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # make-patches.sh TREE OUTDIR: write this suite as a git format-patch series
-# against TREE into OUTDIR: a cover letter (patches/0000-cover.txt), then
-# one patch per line of patches/series (one per test, each library file
-# with its first user, the trace capture with the first test that needs
-# it, after the tests that do not).  Files go where TREE
-# keeps them (x86_64/ or x86/), and each patch registers its files in TREE's
-# Makefile (or Makefile.kvm) and adds the kernel options it needs to the kvm
+# against TREE (Linux 7.3 or newer) into OUTDIR: a cover letter
+# (patches/0000-cover.txt), then one patch per entry of patches/series
+# ("FILE key=value...", FILE its commit message): the KVM fixes first
+# (kvm=NAME: kvm/7.3/NAME.diff), then one patch per test, each library file
+# with its first user, the trace capture with the first test that needs it,
+# after the tests that do not.  Each test patch registers its files in
+# TREE's Makefile.kvm and adds the kernel options it needs to the kvm
 # folder's config.  PATCH_AUTHOR="Name <email>" signs the series.
 set -euo pipefail
 
@@ -33,8 +34,6 @@ trap 'rm -rf "$work"' EXIT
 
 "$here/scripts/kernel.sh" scratch "$tree" "$work/linux"
 kvm=$work/linux/tools/testing/selftests/kvm
-arch=x86
-[ -d "$kvm/x86_64" ] && arch=x86_64
 mk=$kvm/Makefile
 [ -f "$kvm/Makefile.kvm" ] && mk=$kvm/Makefile.kvm
 
@@ -72,36 +71,45 @@ email=${author##*<}
 email=${email%>}
 
 commit() {
-	(cd "$work/linux" && git add -A tools/testing/selftests/kvm &&
+	(cd "$work/linux" && git add -A tools/testing/selftests/kvm arch/x86/kvm virt/kvm &&
 	 git -c user.name="$name" -c user.email="$email" \
 		commit -q -s -F "$msgs/$1")
 }
 
-# One commit per line of patches/series: its files, registered in the
-# tree's Makefile, its config options, its commit message.
+# One commit per entry of patches/series: its files, registered in the
+# tree's Makefile, its config options or its KVM diff, its commit message.
 n=0
 while read -r msg adds <&3; do
 	case $msg in "" | "#"*) continue ;; esac
+	[ -f "$msgs/$msg" ] || { echo "make-patches.sh: patches/series: no commit message patches/$msg" >&2; exit 1; }
 	for add in $adds; do
 		for v in $(echo "${add#*=}" | tr , ' '); do
 			case ${add%%=*} in
 			lib)
-				cp "$src/lib/x86/$v.c" "$kvm/lib/$arch/"
+				cp "$src/lib/x86/$v.c" "$kvm/lib/x86/"
 				if [ -f "$src/include/x86/$v.h" ]; then
-					cp "$src/include/x86/$v.h" "$kvm/include/$arch/"
+					cp "$src/include/x86/$v.h" "$kvm/include/x86/"
 				fi
-				register "LIBKVM_$arch" "lib/$arch/$v.c"
+				register LIBKVM_x86 "lib/x86/$v.c"
 				;;
 			test)
-				cp "$src/x86/$v.c" "$kvm/$arch/"
-				register "TEST_GEN_PROGS_$arch" "$arch/$v"
+				cp "$src/x86/$v.c" "$kvm/x86/"
+				register TEST_GEN_PROGS_x86 "x86/$v"
 				;;
 			bench)
-				cp "$src/x86/$v.c" "$kvm/$arch/"
-				register "TEST_GEN_PROGS_EXTENDED_$arch" "$arch/$v"
+				cp "$src/x86/$v.c" "$kvm/x86/"
+				register TEST_GEN_PROGS_EXTENDED_x86 "x86/$v"
 				;;
 			config)
 				need "$v"
+				;;
+			kvm)
+				# git apply writes through no symlink: the scratch
+				# tree's arch/x86/kvm and virt/kvm are real copies.
+				if ! (cd "$work/linux" && git apply "$here/kvm/7.3/$v.diff"); then
+					echo "make-patches.sh: kvm/7.3/$v.diff does not apply to $tree" >&2
+					exit 1
+				fi
 				;;
 			*)
 				echo "make-patches.sh: patches/series: '$add' in $msg?" >&2
