@@ -85,7 +85,7 @@ parse-test:
 # QEMU (-s: with kprobe events the test itself skips it); last the suite
 # under QEMU on both kernels in both modes, so that its KTAP closes the
 # output.
-check: $(if $(wildcard tests/zap_trace_parse_test.c),parse-test) deps patches
+check: $(if $(wildcard $(SELFTESTS)/lib/x86/zap_trace_parse.c),parse-test) deps patches
 	rm -rf $(OUT)/build
 	scripts/build.sh tests "$(TREE)" $(OUT) -Werror
 	scripts/check.sh patches "$(TREE)" $(OUT)/patches
