@@ -13,7 +13,7 @@ OUT := out
 TREE = $$(scripts/kernel.sh tree $(KDIR))
 $(if $(filter-out 7.3,$(KERNEL_TREE)),$(error KERNEL_TREE is gone: the tests build against 7.3 only (KDIR=... names another tree)))
 
-.PHONY: all build run vm-run bench soak mutants patches parse-test check deps clean
+.PHONY: all build run vm-run soak mutants patches parse-test check deps clean
 
 # The default: build.
 all: build
@@ -39,12 +39,6 @@ VM_RUN = fail=0; for k in $(or $(KERNEL),$(VM_KERNELS)); do \
 vm-run: build
 	scripts/deps.sh vm modules
 	$(VM_RUN)
-
-# Zap cost per page over 1k..64k unsync pages (BENCH_ARGS=-L adds 256k),
-# and the root skew; writes out/bench/zap.csv and zap.png.
-bench: build
-	scripts/deps.sh vm modules bench
-	scripts/bench.sh $(OUT) $(BENCH_ARGS)
 
 # The reliability soak: SOAK="runs parallel kills"; bad input first, then
 # scripts/soak.sh here, or in the QEMU guest where this machine has no
@@ -103,7 +97,7 @@ check: $(if $(wildcard $(SELFTESTS)/lib/x86/zap_trace_parse.c),parse-test) deps 
 # Install the Debian packages of every target (only what is missing); each
 # target installs what it needs itself.
 deps:
-	scripts/deps.sh build vm modules bench soak check
+	scripts/deps.sh build vm modules soak check
 
 # Remove the build products (not the cache of kernel trees and packages).
 clean:

@@ -56,6 +56,17 @@ build_tests() {
 		ln -sfn "$hdr/usr" "$mirror/usr"
 	fi
 
+	# The series' prep patches to the tree's selftests (diff=NAME:
+	# patches/NAME.diff), applied to the mirror's pristine copy.
+	git -C "$mirror" checkout -q -- tools/testing/selftests/kvm
+	for f in $(awk '!/^[[:space:]]*(#|$)/ {
+			for (i = 2; i <= NF; i++)
+				if ($i ~ /^diff=/) print substr($i, 6)
+		}' "$here/patches/series"); do
+		git -C "$mirror" apply "$here/patches/$f.diff" ||
+			die "patches/$f.diff does not apply to $tree"
+	done
+
 	libs=()
 	while read -r f; do
 		ln -sfn "$src/$f" "$kvm/$f"
@@ -77,7 +88,7 @@ LDFLAGS += -static
 endif
 include Makefile
 MK
-	make -C "$kvm" -f "$build/zap.mk" \
+	make -s -C "$kvm" -f "$build/zap.mk" \
 		OUTPUT="$build" ZAP_LIBS="${libs[*]}" ZAP_TESTS="${tests[*]}" \
 		ZAP_DYNAMIC="$dynamic" EXTRA_CFLAGS="$extra_cflags" -j"$(nproc)" \
 		"${tests[@]/#/$build/x86/}"

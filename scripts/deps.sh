@@ -10,7 +10,7 @@ declare -A group=(
 	[build]="gcc make libc6-dev perl rsync xz-utils git"
 	[vm]="qemu-system-x86 busybox-static cpio gzip file"
 	[modules]="bc flex bison libelf-dev libssl-dev dwarves"
-	[bench]="gnuplot-nox"
+	
 	[soak]="valgrind libc6-dbg"
 	[check]="git clang-format python3-ply python3-git bsdextrautils"
 )

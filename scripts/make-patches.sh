@@ -111,6 +111,13 @@ while read -r msg adds <&3; do
 					exit 1
 				fi
 				;;
+			diff)
+				# A change to the tree's selftests (a prep patch).
+				if ! (cd "$work/linux" && git apply "$here/patches/$v.diff"); then
+					echo "make-patches.sh: patches/$v.diff does not apply to $tree" >&2
+					exit 1
+				fi
+				;;
 			*)
 				echo "make-patches.sh: patches/series: '$add' in $msg?" >&2
 				exit 1

@@ -11,8 +11,8 @@
 # run-tests.sh --list [--all]: the tests of patches/series, one a line (with
 # --all, its benchmarks too): the one reader of the series' test list.
 #
-# On a PVM host (/sys/module/kvm_pvm) every test is reported as skipped,
-# none is run, and the exit status is 0.
+# On a PVM host (/sys/module/kvm_pvm, with /dev/kvm) every test is
+# reported as skipped, none is run, and the exit status is 0.
 #
 # TEST_ARGS are passed to every test (e.g. "-n 32768").
 # TIMEOUT (seconds per test, default 120) ends a hung test; its threads'
@@ -51,7 +51,7 @@ fi
 
 # A PVM host's KVM (kvm_pvm) runs ring-0 guest code by emulation and
 # shadows none of it: the suite has nothing to test there.
-if [ -d /sys/module/kvm_pvm ]; then
+if [ -d /sys/module/kvm_pvm ] && [ -e /dev/kvm ]; then
 	echo "TAP version 13"
 	echo "1..$#"
 	n=0

@@ -182,6 +182,9 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 # cgroup v2 with the memory controller: the tests measure freed memory.
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+# ... and the tests in a child cgroup: the root has no memory.current.
+echo +memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+mkdir -p /sys/fs/cgroup/tests && echo $$ >/sys/fs/cgroup/tests/cgroup.procs
 mkdir -p /dev/shm /tmp
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /tmp
