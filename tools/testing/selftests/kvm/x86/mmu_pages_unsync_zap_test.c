@@ -29,15 +29,21 @@ static u64 nr_pages = 2048;
 static int nr_cycles = 2;
 static bool verbose;
 
+/* The fixes whose absence the failures below show, named in their message. */
+#define NESTED_COUNT_FIX \
+	" (\"KVM: x86/mmu: Count every page a recursive nested TDP zap frees\")"
+#define SHRINK_LIMIT_FIX \
+	" (\"KVM: x86/mmu: Don't set the MMU page limit below the goal after a shrink\")"
+
 /* KVM_SET_NR_MMU_PAGES to @goal, with the counters before and after. */
-static void shrink(struct kvm_vm *vm, u64 goal, struct unsync_stats *before,
-		   struct unsync_stats *after)
+static void set_goal(struct kvm_vm *vm, u64 goal, struct unsync_stats *before,
+		     struct unsync_stats *after)
 {
 	unsync_stats_read(vm, before);
 	unsync_set_pool(vm, goal);
 	unsync_stats_read(vm, after);
 	if (verbose)
-		ksft_print_msg("shrink to %lu: in use %lu -> %lu, zapped %lu, recycled %lu\n",
+		ksft_print_msg("goal %lu: in use %lu -> %lu, zapped %lu, recycled %lu\n",
 			       goal, before->in_use, after->in_use,
 			       after->mmu_shadow_zapped - before->mmu_shadow_zapped,
 			       after->mmu_recycled - before->mmu_recycled);
@@ -59,8 +65,7 @@ static void check_shrink(const char *what, u64 goal, struct unsync_stats *b,
 	TEST_ASSERT(zapped == recycled,
 		    "%s: mmu_shadow_zapped +%lu, mmu_recycled +%lu, expected equal%s",
 		    what, zapped, recycled,
-		    unsync_mode == UNSYNC_MODE_NESTED ?
-		    " (a recursive nested zap counted as one page? see \"KVM: x86/mmu: Count every page a recursive nested TDP zap frees\")" : "");
+		    unsync_mode == UNSYNC_MODE_NESTED ? NESTED_COUNT_FIX : "");
 
 	/*
 	 * The walk goes on until the pool is within its goal; only roots in
@@ -169,7 +174,7 @@ static void test_goal_in_use(struct unsync_vm *uvm, int cycle)
 	struct unsync_stats b, a, s;
 
 	unsync_stats_read(uvm->vm, &s);
-	shrink(uvm->vm, s.in_use, &b, &a);
+	set_goal(uvm->vm, s.in_use, &b, &a);
 	TEST_ASSERT(a.mmu_shadow_zapped == b.mmu_shadow_zapped,
 		    "goal %lu with %lu in use: zapped %lu, expected 0", s.in_use,
 		    b.in_use, a.mmu_shadow_zapped - b.mmu_shadow_zapped);
@@ -189,7 +194,7 @@ static void test_shrink_half(struct unsync_vm *uvm, int cycle)
 
 	unsync_stats_read(uvm->vm, &b);
 	goal = max_t(u64, b.in_use / 2, KVM_MIN_ALLOC_MMU_PAGES);
-	shrink(uvm->vm, goal, &b, &a);
+	set_goal(uvm->vm, goal, &b, &a);
 	check_shrink("shrink to half", goal, &b, &a);
 	ksft_test_result_pass("cycle %d: shrink to half\n", cycle);
 
@@ -202,13 +207,13 @@ static void test_shrink_half(struct unsync_vm *uvm, int cycle)
 	set_check_nr(uvm, min_t(u64, (goal - a.in_use) / 2, nr_pages));
 	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
 	unsync_stats_read(uvm->vm, &r);
-	ksft_print_msg("cycle %d: %lu data pages read under goal %lu: in use %lu -> %lu, created %lu, recycled %lu\n",
+	ksft_print_msg("cycle %d: read %lu, goal %lu: in use %lu -> %lu, made %lu, recycled %lu\n",
 		       cycle, check_nr, goal, a.in_use, r.in_use,
 		       r.mmu_cache_miss - a.mmu_cache_miss,
 		       r.mmu_recycled - a.mmu_recycled);
 	TEST_ASSERT(r.mmu_recycled == a.mmu_recycled,
-		    "%lu pages in use, goal %lu: %lu recycled, expected 0 (the pool left below its goal? see \"KVM: x86/mmu: Don't set the MMU page limit below the goal after a shrink\")",
-		    r.in_use, goal, r.mmu_recycled - a.mmu_recycled);
+		    "%lu pages in use, goal %lu: %lu recycled, expected 0%s",
+		    r.in_use, goal, r.mmu_recycled - a.mmu_recycled, SHRINK_LIMIT_FIX);
 	TEST_ASSERT(r.in_use <= goal, "%lu pages in use, goal %lu", r.in_use, goal);
 	ksft_test_result_pass("cycle %d: the pool is left at its goal\n", cycle);
 
@@ -226,12 +231,12 @@ static void test_shrink_minimum(struct unsync_vm *uvm, int cycle)
 	u64 goal = KVM_MIN_ALLOC_MMU_PAGES;
 	struct unsync_stats b, a, again;
 
-	shrink(uvm->vm, goal, &b, &a);
+	set_goal(uvm->vm, goal, &b, &a);
 	check_shrink("shrink to the minimum", goal, &b, &a);
 	ksft_test_result_pass("cycle %d: shrink to the minimum\n", cycle);
 
 	/* Within its goal, the pool has nothing to give back. */
-	shrink(uvm->vm, goal, &b, &again);
+	set_goal(uvm->vm, goal, &b, &again);
 	TEST_ASSERT(again.mmu_shadow_zapped == a.mmu_shadow_zapped,
 		    "second shrink to %lu, %lu in use: zapped %lu, expected 0",
 		    goal, a.in_use, again.mmu_shadow_zapped - a.mmu_shadow_zapped);
@@ -276,7 +281,7 @@ static void test_oldest_first(void)
 	uvm = unsync_vm_create(nr_pages, 1, oldest_guest_code);
 	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
 	unsync_stats_read(uvm->vm, &b);
-	shrink(uvm->vm, b.in_use - nr_pages / 2, &b, &a);
+	set_goal(uvm->vm, b.in_use - nr_pages / 2, &b, &a);
 	TEST_ASSERT_EQ(b.mmu_unsync, 0);
 
 	touch_first = nr_pages - nr_pages / 4;
@@ -288,11 +293,11 @@ static void test_oldest_first(void)
 
 	/* Shadow pages other than the data pages' level-1 tables. */
 	others = b.in_use - nr_pages;
-	ksft_print_msg("oldest first: zapped %lu, then %lu created for the newest quarter (at most %lu)\n",
+	ksft_print_msg("oldest first: zapped %lu, then %lu made for the newest quarter (<= %lu)\n",
 		       a.mmu_shadow_zapped - b.mmu_shadow_zapped,
 		       t.mmu_cache_miss - a.mmu_cache_miss, others);
 	TEST_ASSERT(t.mmu_cache_miss - a.mmu_cache_miss <= others,
-		    "%lu shadow pages created to read back the newest %lu data pages, expected <= %lu",
+		    "%lu shadow pages made to read back the newest %lu data pages, expected <= %lu",
 		    t.mmu_cache_miss - a.mmu_cache_miss, touch_nr, others);
 	unsync_vm_free(uvm);
 	ksft_test_result_pass("oldest pages zapped first\n");
@@ -355,17 +360,23 @@ static void flood_pass(struct unsync_vm *uvm, u64 writes, u64 touch,
 		       a->mmu_shadow_zapped - b->mmu_shadow_zapped);
 }
 
-#define FLOOD_RESULTS 3
+static const char * const flood_results[] = {
+	"a fault through a table resets its flood count",
+	"write flooding zaps a level-2 table once",
+	"writes to a table no longer shadowed are not emulated",
+};
+
+#define FLOOD_RESULTS ARRAY_SIZE(flood_results)
 
 static void test_write_flooding(void)
 {
 	struct unsync_stats b, a;
 	struct unsync_vm *uvm;
+	int i;
 
 	if (unsync_mode == UNSYNC_MODE_NESTED) {
-		ksft_test_result_skip("a fault through a table resets its flood count: shadow mode only\n");
-		ksft_test_result_skip("write flooding zaps a level-2 table once: shadow mode only\n");
-		ksft_test_result_skip("writes to a table no longer shadowed are not emulated: shadow mode only\n");
+		for (i = 0; i < FLOOD_RESULTS; i++)
+			ksft_test_result_skip("%s: shadow mode only\n", flood_results[i]);
 		return;
 	}
 	uvm = flood_vm_create();
@@ -385,7 +396,7 @@ static void test_write_flooding(void)
 		    "2 writes between faults: flooded +%lu, zapped +%lu, expected 0",
 		    a.mmu_flooded - b.mmu_flooded,
 		    a.mmu_shadow_zapped - b.mmu_shadow_zapped);
-	ksft_test_result_pass("a fault through a table resets its flood count\n");
+	ksft_test_result_pass("%s\n", flood_results[0]);
 
 	/*
 	 * Writes with no walk in between: the third floods, and KVM zaps the
@@ -404,7 +415,7 @@ static void test_write_flooding(void)
 		    a.mmu_shadow_zapped - b.mmu_shadow_zapped);
 	TEST_ASSERT(a.remote_tlb_flush_requests > b.remote_tlb_flush_requests,
 		    "flood: a table zapped, no remote TLB flush requested");
-	ksft_test_result_pass("write flooding zaps a level-2 table once\n");
+	ksft_test_result_pass("%s\n", flood_results[1]);
 
 	/*
 	 * With its last shadow page gone the table is no longer write-tracked
@@ -417,7 +428,7 @@ static void test_write_flooding(void)
 		    a.mmu_pte_write - b.mmu_pte_write);
 	TEST_ASSERT_EQ(a.mmu_flooded, b.mmu_flooded);
 	TEST_ASSERT_EQ(a.mmu_shadow_zapped, b.mmu_shadow_zapped);
-	ksft_test_result_pass("writes to a table no longer shadowed are not emulated\n");
+	ksft_test_result_pass("%s\n", flood_results[2]);
 	unsync_vm_free(uvm);
 }
 

@@ -78,7 +78,7 @@ static void check_freed(const char *what, u64 zapped, u64 before)
 	TEST_ASSERT(zapped * PAGE_SIZE >= MEMCG_SLACK * 4,
 		    "%s: %lu pages zapped: too few to tell a leak", what, zapped);
 	TEST_ASSERT(freed + MEMCG_SLACK >= zapped * PAGE_SIZE,
-		    "%s: %lu shadow pages zapped, memory.current fell by %ld KiB, expected >= %lu KiB",
+		    "%s: %lu pages zapped, memory.current fell by %ld KiB, expected >= %lu KiB",
 		    what, zapped, freed >> 10, (u64)(zapped * PAGE_SIZE - MEMCG_SLACK) >> 10);
 }
 

@@ -65,6 +65,11 @@ static u64 family_page(u32 f, u32 j)
 	return (u64)f * UNSYNC_TABLES_PER_PARENT + j;
 }
 
+static u64 *family_data(u32 f, u32 j)
+{
+	return (u64 *)unsync_data_gva(family_page(f, j));
+}
+
 static void guest_code(void)
 {
 	u32 f, j;
@@ -72,13 +77,12 @@ static void guest_code(void)
 	GUEST_SYNC(STAGE_BOOTED);
 	for (f = 0; f < layout.nr; f++)
 		for (j = 0; j < layout.children[f]; j++)
-			WRITE_ONCE(*(u64 *)unsync_data_gva(family_page(f, j)),
-				   FAMILY_PATTERN(f, j));
+			WRITE_ONCE(*family_data(f, j), FAMILY_PATTERN(f, j));
 	GUEST_SYNC(STAGE_TOUCHED);
 	for (;;) {
 		for (f = 0; f < layout.nr; f++)
 			for (j = 0; j < layout.children[f]; j++)
-				GUEST_ASSERT_EQ(READ_ONCE(*(u64 *)unsync_data_gva(family_page(f, j))),
+				GUEST_ASSERT_EQ(READ_ONCE(*family_data(f, j)),
 						FAMILY_PATTERN(f, j));
 		for (f = 0; f < layout.nr; f++)
 			unsync_guest_write_tables(family_page(f, 0), layout.unsync[f]);
@@ -142,8 +146,9 @@ static void add_twins(struct unsync_vm *uvm)
  * shrink lands on its goal.  The guest then reads its data back, which
  * makes those pages again at the newest end, unsyncs k children of every
  * family and (with @twins) reads each family through its parent's twin,
- * which makes the twins the newest pages of all.  Every step is checked, so that a layout other than this
- * one fails here rather than in a test's figures.
+ * which makes the twins the newest pages of all.  Every step is checked,
+ * so that a layout other than this one fails here rather than in a test's
+ * figures.
  */
 static void families_create(struct families *fam, const u32 *k, u32 nr,
 			    u32 sync_children, bool twins)

@@ -29,6 +29,7 @@
 
 #include "kvm_util.h"
 #include "processor.h"
+#include "unsync_stats.h"
 
 #define UNSYNC_PT_SLOT		10
 #define UNSYNC_DATA_SLOT	11
@@ -137,38 +138,13 @@ enum {
 	UNSYNC_STAGE_SHADOWED = 1,
 	UNSYNC_STAGE_UNSYNC,
 };
+
 void unsync_guest_code(u64 nr_pages);
 /* Run unsync_guest_code() to SHADOWED, then to UNSYNC. */
 void unsync_vm_build(struct unsync_vm *uvm);
 
 /* Run @vcpu until its next GUEST_SYNC, which must be @stage. */
 void unsync_vcpu_run(struct kvm_vcpu *vcpu, u64 stage);
-
-/*
- * The counters, from the VM's binary stats fd.  The first read says once,
- * as a KTAP diagnostic, whether debugfs could cross-check them.
- */
-struct unsync_stats {
-	/*
-	 * Shadow pages in use: KVM's mmu_shadow_pages where it has that stat.
-	 * Else every page created is a cache miss and every page freed a zap,
-	 * which is exact as long as no root in use was zapped (such a root
-	 * counts as zapped, and stays in use until its vCPU drops it; then it
-	 * is zapped again): @in_use_exact says which.
-	 */
-	u64 in_use;
-	bool in_use_exact;
-	u64 mmu_unsync;
-	u64 mmu_cache_miss;
-	u64 mmu_shadow_zapped;
-	u64 mmu_recycled;
-	u64 mmu_pte_write;
-	u64 mmu_flooded;
-	u64 pages_4k;
-	u64 remote_tlb_flush_requests;
-};
-
-void unsync_stats_read(struct kvm_vm *vm, struct unsync_stats *s);
 
 /* Shadow pages that hold a whole build of @nr_pages, and a margin. */
 static inline u64 unsync_pool_pages(u64 nr_pages)

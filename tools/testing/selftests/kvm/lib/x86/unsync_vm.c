@@ -3,7 +3,6 @@
  * A VM with many unsync shadow pages (unsync_vm.h): its layout and build,
  * the guest code that unsyncs the pages, and the counters.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,94 +355,6 @@ void unsync_vm_build(struct unsync_vm *uvm)
 {
 	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_SHADOWED);
 	unsync_vcpu_run(uvm->vcpu, UNSYNC_STAGE_UNSYNC);
-}
-
-static bool vm_has_stat(struct kvm_vm *vm, const char *name)
-{
-	struct kvm_binary_stats *stats = &vm->stats;
-	struct kvm_stats_desc *desc;
-	int i;
-
-	/* The first read loads the descriptors. */
-	vm_get_stat(vm, mmu_unsync);
-	for (i = 0; i < stats->header.num_desc; i++) {
-		desc = (void *)stats->desc + i * get_stats_descriptor_size(&stats->header);
-		if (!strcmp(desc->name, name))
-			return true;
-	}
-	return false;
-}
-
-/*
- * The per-VM debugfs file of counter @name must say what the binary stats
- * fd said.  Returns the errno of a file that cannot be read (a locked-down
- * kernel refuses KVM's writable counters; the gauges stay readable).
- */
-static int debugfs_check(struct kvm_vm *vm, const char *name, u64 val)
-{
-	char path[128];
-	u64 dval;
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d/%s", getpid(),
-		 vm->fd, name);
-	f = fopen(path, "r");
-	if (!f)
-		return errno;
-	n = fscanf(f, "%lu", &dval);
-	fclose(f);
-	TEST_ASSERT(n == 1, "Cannot parse %s", path);
-	TEST_ASSERT(dval == val, "%s: debugfs says %lu, the binary stats fd %lu",
-		    name, dval, val);
-	return 0;
-}
-
-#define READ_STAT(vm, s, name, nr_checked, why)				\
-do {									\
-	int __err;							\
-									\
-	(s)->name = vm_get_stat(vm, name);				\
-	__err = debugfs_check(vm, #name, (s)->name);			\
-	if (__err)							\
-		why = __err;						\
-	else								\
-		nr_checked++;						\
-} while (0)
-
-void unsync_stats_read(struct kvm_vm *vm, struct unsync_stats *s)
-{
-	static int has_shadow_pages = -1;
-	static bool told;
-	int checked = 0, why = 0;
-	u64 val;
-
-	READ_STAT(vm, s, mmu_unsync, checked, why);
-	READ_STAT(vm, s, mmu_cache_miss, checked, why);
-	READ_STAT(vm, s, mmu_shadow_zapped, checked, why);
-	READ_STAT(vm, s, mmu_recycled, checked, why);
-	READ_STAT(vm, s, mmu_pte_write, checked, why);
-	READ_STAT(vm, s, mmu_flooded, checked, why);
-	READ_STAT(vm, s, pages_4k, checked, why);
-	READ_STAT(vm, s, remote_tlb_flush_requests, checked, why);
-
-	if (has_shadow_pages < 0)
-		has_shadow_pages = vm_has_stat(vm, "mmu_shadow_pages");
-	s->in_use_exact = has_shadow_pages;
-	if (has_shadow_pages) {
-		kvm_get_stat(&vm->stats, "mmu_shadow_pages", &val, 1);
-		s->in_use = val;
-	} else {
-		s->in_use = s->mmu_cache_miss - s->mmu_shadow_zapped;
-	}
-
-	if (!told) {
-		ksft_print_msg("pages in use: %s; debugfs cross-checked %d of 8 counters%s%s\n",
-			       has_shadow_pages ? "mmu_shadow_pages" :
-						  "mmu_cache_miss - mmu_shadow_zapped",
-			       checked, why ? ": " : "", why ? strerror(why) : "");
-		told = true;
-	}
 }
 
 static void slot_set_size(struct kvm_vm *vm, u32 slot, u64 size)
