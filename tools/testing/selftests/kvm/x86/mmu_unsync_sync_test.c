@@ -14,12 +14,17 @@
  * unsync tables map each other's pages, so that the guest rewrites one
  * table through the other while both are unsync.
  *
+ * A page that is an upper-level table in one address space (SMM's) is
+ * write-tracked there, and must stay write-protected when the guest writes
+ * it from the other: it is never unsynced (only level-1 pages may be).
+ *
  * Shadow mode only: in nested mode the guest's page tables are not shadowed.
  */
 #include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"
+#include "smm.h"
 #include "ucall_common.h"
 #include "unsync_vm.h"
 
@@ -110,6 +115,89 @@ static void guest_code(u64 nr)
 	GUEST_SYNC(STAGE_MUTUAL);
 }
 
+/*
+ * SMM: the SMI handler (real-mode-like code at SMBASE + 0x8000) turns on
+ * 32-bit paging with CR3 at SMM_PD_GPA, a page directory whose entry 4
+ * maps SMRAM with a 4 MiB page, reports to the host and returns.  KVM
+ * shadows that page directory as an SMM root, write-tracked in address
+ * space 1, where a memslot aliases SMM_PD_GPA's memslot.  The guest then
+ * writes the page directory from outside SMM, through SMM_PD_GVA.
+ */
+#define SMRAM_GPA		0x1000000
+#define SMM_PD_SLOT		12
+#define SMM_PD_GPA		0x2000000
+#define SMM_PD_GVA		(2ULL << 39)	/* PML4 entry 2 */
+#define SMM_PORT		0xe
+#define STAGE_SMM_PAGING	5
+#define STAGE_SMM_WRITTEN	6
+
+static const u8 smi_handler[] = {
+	0x66, 0xb8, 0x00, 0x00, 0x00, 0x02,	/* mov $SMM_PD_GPA, %eax */
+	0x0f, 0x22, 0xd8,			/* mov %eax, %cr3 */
+	0x66, 0xb8, 0x10, 0x00, 0x00, 0x00,	/* mov $X86_CR4_PSE, %eax */
+	0x0f, 0x22, 0xe0,			/* mov %eax, %cr4 */
+	0x0f, 0x20, 0xc0,			/* mov %cr0, %eax */
+	0x66, 0x0d, 0x01, 0x00, 0x00, 0x80,	/* or $(X86_CR0_PG | X86_CR0_PE), %eax */
+	0x0f, 0x22, 0xc0,			/* mov %eax, %cr0 */
+	0xe4, SMM_PORT,				/* in $SMM_PORT, %al */
+	0x0f, 0xaa,				/* rsm */
+};
+
+static void smm_guest_code(void)
+{
+	GUEST_SYNC(STAGE_SMM_PAGING);
+	/* An entry that maps nothing, in the page directory SMM walked. */
+	WRITE_ONCE(((u64 *)SMM_PD_GVA)[256], 0);
+	GUEST_SYNC(STAGE_SMM_WRITTEN);
+}
+
+static void test_smm_write_tracking(void)
+{
+	static const char what[] = "a table write-tracked in SMM is never unsynced";
+	struct unsync_stats b, a;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	u32 *pd;
+
+	if (!kvm_has_cap(KVM_CAP_X86_SMM) ||
+	    kvm_check_cap(KVM_CAP_MULTI_ADDRESS_SPACE) < 2) {
+		ksft_test_result_skip("%s: no SMM\n", what);
+		return;
+	}
+	vm = vm_create_with_one_vcpu(&vcpu, smm_guest_code);
+	setup_smram(vm, vcpu, SMRAM_GPA, smi_handler, sizeof(smi_handler));
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, SMM_PD_GPA, SMM_PD_SLOT, 1, 0);
+	pd = addr_gpa2hva(vm, SMM_PD_GPA);
+	pd[SMRAM_GPA >> 22] = SMRAM_GPA | BIT(7) | BIT(1) | BIT(0);
+	/* The same memory at the same address in address space 1 (SMM). */
+	vm_set_user_memory_region(vm, BIT(16) | SMM_PD_SLOT, 0, SMM_PD_GPA, PAGE_SIZE, pd);
+	virt_pg_map(vm, SMM_PD_GVA, SMM_PD_GPA);
+
+	unsync_vcpu_run(vcpu, STAGE_SMM_PAGING);
+	inject_smi(vcpu);
+	vcpu_run(vcpu);
+	TEST_ASSERT(vcpu->run->exit_reason == KVM_EXIT_IO && vcpu->run->io.port == SMM_PORT,
+		    "SMI handler: exit %s, port 0x%x, expected an I/O exit on port 0x%x",
+		    exit_reason_str(vcpu->run->exit_reason), vcpu->run->io.port, SMM_PORT);
+	unsync_stats_read(vm, &b);
+	unsync_vcpu_run(vcpu, STAGE_SMM_WRITTEN);
+	unsync_stats_read(vm, &a);
+
+	/*
+	 * The page directory's shadow page (SMM's root) write-protects the page
+	 * in address space 1; the write from address space 0 must find it
+	 * write-tracked there too (kvm_gfn_is_write_tracked() checks both),
+	 * so KVM emulates the write and unsyncs nothing: an upper-level shadow
+	 * page marked unsync would be synced as a level-1 page later.
+	 */
+	TEST_ASSERT(a.mmu_unsync == b.mmu_unsync,
+		    "%s: mmu_unsync %lu -> %lu", what, b.mmu_unsync, a.mmu_unsync);
+	TEST_ASSERT(a.mmu_pte_write > b.mmu_pte_write,
+		    "%s: the write to SMM's page directory was not emulated", what);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("%s\n", what);
+}
+
 int main(int argc, char *argv[])
 {
 	struct unsync_stats s;
@@ -123,8 +211,7 @@ int main(int argc, char *argv[])
 	ksft_print_header();
 	unsync_mode = UNSYNC_MODE_SHADOW;
 	unsync_require();
-	ksft_set_plan(3);
-
+	ksft_set_plan(4);
 	uvm = unsync_vm_create(NR_PAGES, 1, guest_code);
 	pte_flags = *unsync_guest_pte(uvm, unsync_data_gva(0), 1) & ~PHYSICAL_PAGE_MASK;
 	for (i = 0; i < NR_PAGES; i++)
@@ -168,5 +255,7 @@ int main(int argc, char *argv[])
 	ksft_test_result_pass("two unsync tables that map each other\n");
 
 	unsync_vm_free(uvm);
+
+	test_smm_write_tracking();
 	ksft_finished();
 }
