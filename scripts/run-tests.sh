@@ -14,7 +14,8 @@
 # On a PVM host (/sys/module/kvm_pvm, with /dev/kvm) every test is
 # reported as skipped, none is run, and the exit status is 0.
 #
-# TEST_ARGS are passed to every test (e.g. "-n 32768").
+# TEST_ARGS are passed to every test (e.g. "-n 32768"), ARGS_<test> to
+# that test only (vm-run.sh: ARGS_mmu_zap_walk_test=-d in its guest).
 # TIMEOUT (seconds per test, default 120) ends a hung test; its threads'
 # kernel stacks are printed first where /proc/PID/task/*/stack is readable.
 
@@ -94,7 +95,8 @@ for t in "$@"; do
 	done <"$fifo" 3>"$log" &
 	reader=$!
 	# shellcheck disable=SC2086
-	"$dir/$t" ${TEST_ARGS:-} >"$fifo" 2>&1 &
+	eval "targs=\${ARGS_$t:-}"
+	"$dir/$t" ${TEST_ARGS:-} $targs >"$fifo" 2>&1 &
 	pid=$!
 	ticks=0
 	while kill -0 "$pid" 2>/dev/null && [ "$ticks" -lt $((timeout * 5)) ]; do

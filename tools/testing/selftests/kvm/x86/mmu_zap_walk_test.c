@@ -13,10 +13,12 @@
  * over such a VM: the pool shrink, the zap of obsolete pages (memslot delete
  * and move with KVM_X86_QUIRK_SLOT_ZAP_ALL), and the zap of everything when
  * the VM's mm goes away (kvm_mmu_zap_all(), which walks from the newest
- * page: there the parents are made newer than their children).
+ * page: there the parents are made newer than their children), and with
+ * -d the MMU shrinker of kernels that have one (drop_caches, host-wide).
  *
  * Shadow mode only: the families are guest page tables.
  */
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <string.h>
@@ -426,28 +428,96 @@ static void test_mm_teardown(void)
 	ksft_test_result_pass("%s\n", what);
 }
 
+/* Does KVM have an MMU shrinker (mmu_shrink_scan(), gone since 6.13)? */
+static bool kvm_has_mmu_shrinker(void)
+{
+	char line[256];
+	bool found = false;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, " mmu_shrink_scan");
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Writes to drop_caches before a VM with zappable pages must have lost some. */
+#define DROP_CACHES_TRIES 16
+
+/*
+ * With -d: drop every slab cache.  The MMU shrinker frees shadow pages a
+ * VM at a time through the budgeted walk, which counts each page it frees
+ * as recycled; a VM holding zappable pages gets its turn within a few
+ * writes (other VMs on the host may come first).
+ */
+static void test_drop_caches(bool drop)
+{
+	static const char what[] = "drop_caches: the MMU shrinker zaps through the walk";
+	struct unsync_stats b, a;
+	struct families fam;
+	int tries, fd;
+
+	if (!drop || geteuid() || !kvm_has_mmu_shrinker()) {
+		ksft_test_result_skip("%s: %s\n", what,
+				      !drop ? "-d not given (drop_caches is host-wide)" :
+				      geteuid() ? "needs root" : "KVM has no MMU shrinker");
+		return;
+	}
+	families_create(&fam, mixed, ARRAY_SIZE(mixed), MIXED_SYNC_CHILDREN, false);
+	unsync_stats_read(fam.uvm->vm, &b);
+	for (tries = 1; tries <= DROP_CACHES_TRIES; tries++) {
+		fd = open_path_or_exit("/proc/sys/vm/drop_caches", O_WRONLY);
+		TEST_ASSERT(write(fd, "2", 1) == 1, "drop_caches write failed");
+		close(fd);
+		unsync_stats_read(fam.uvm->vm, &a);
+		if (a.mmu_shadow_zapped > b.mmu_shadow_zapped)
+			break;
+	}
+	ksft_print_msg("%s: %lu zapped after %d writes\n", what,
+		       a.mmu_shadow_zapped - b.mmu_shadow_zapped, tries);
+	TEST_ASSERT(a.mmu_shadow_zapped > b.mmu_shadow_zapped,
+		    "%s: no page of %lu in use zapped in %d writes", what, b.in_use,
+		    DROP_CACHES_TRIES);
+	TEST_ASSERT(a.mmu_shadow_zapped - b.mmu_shadow_zapped ==
+		    a.mmu_recycled - b.mmu_recycled,
+		    "%s: mmu_shadow_zapped +%lu, mmu_recycled +%lu, expected equal", what,
+		    a.mmu_shadow_zapped - b.mmu_shadow_zapped,
+		    a.mmu_recycled - b.mmu_recycled);
+	check_guest_data(&fam);
+	families_free(&fam);
+	ksft_test_result_pass("%s\n", what);
+}
+
 static void help(const char *name, int status)
 {
-	printf("usage: %s [-h]\n", name);
+	printf("usage: %s [-h] [-d]\n", name);
+	printf(" -d: also drop the host's slab caches, to run KVM's MMU shrinker\n");
 	exit(status);
 }
 
 int main(int argc, char *argv[])
 {
+	bool drop = false;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "h")) != -1)
-		help(argv[0], opt == 'h' ? 0 : KSFT_FAIL);
+	while ((opt = getopt(argc, argv, "hd")) != -1) {
+		if (opt == 'd')
+			drop = true;
+		else
+			help(argv[0], opt == 'h' ? 0 : KSFT_FAIL);
+	}
 
 	ksft_print_header();
 	unsync_mode = UNSYNC_MODE_SHADOW;
 	unsync_require();
-	ksft_set_plan(2 + ARRAY_SIZE(family_shrinks) + 2 + 1);
+	ksft_set_plan(2 + ARRAY_SIZE(family_shrinks) + 2 + 1 + 1);
 
 	test_sync_shrink();
 	test_family_shrinks();
 	test_memslot(false);
 	test_memslot(true);
 	test_mm_teardown();
+	test_drop_caches(drop);
 	ksft_finished();
 }
