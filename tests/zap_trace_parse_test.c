@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The zap trace parser (lib/x86/zap_trace_parse.c) on captured trace text:
- * no KVM, no tracefs.  Each fixture is the text of an instance's "trace"
+ * The zap trace parser (the parser half of lib/x86/zap_trace.c) on captured
+ * trace text: no KVM, no tracefs, no libkvm.  Each fixture is the text of an instance's "trace"
  * file, preceded by comment lines that the parser skips like the file's
  * own header and that say what to expect:
  *
- *   # tag: <the probes' tag>    # exact: 0 or 1 (kprobe events present)
+ *   # tag: <the probes' tag>    # probes: 0 or 1 (kprobe events present)
  *   # expect: zaps=3 walks=1 ...  (every count not named must be 0)
  *   # error: <the start of the parser's error message>
  *
  * Usage: zap_trace_parse_test FIXTURE...; prints KTAP, exits 1 on failure.
+ * Built with the parser half of zap_trace.c only, no libkvm: with K the
+ * kvm selftests folder, gcc -DZAP_TRACE_PARSER_ONLY -I$K/include/x86
+ * <this file> $K/lib/x86/zap_trace.c.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -18,9 +21,9 @@
 
 #include "zap_trace.h"
 
-#define OFF(field) offsetof(struct zap_counts, field)
+#define OFF(field) offsetof(struct zap_trace_counts, field)
 
-/* Every count of struct zap_counts, by name. */
+/* Every count of struct zap_trace_counts, by name. */
 static const struct {
 	const char *name;
 	size_t offset;
@@ -47,12 +50,12 @@ static const struct {
 
 struct fixture {
 	char tag[ZAP_TRACE_TAG_LEN];
-	int exact;
+	int probes;
 	unsigned long long expect[NR_COUNTS];
 	char error[128];
 };
 
-static uint64_t *count_of(struct zap_counts *c, int i)
+static uint64_t *count_of(struct zap_trace_counts *c, int i)
 {
 	return (uint64_t *)((char *)c + counts[i].offset);
 }
@@ -82,7 +85,7 @@ static int parse_expect(struct fixture *fx, char *list)
 static int parse_meta(struct fixture *fx, char *line)
 {
 	if (sscanf(line, "# tag: %47s", fx->tag) == 1 ||
-	    sscanf(line, "# exact: %d", &fx->exact) == 1)
+	    sscanf(line, "# probes: %d", &fx->probes) == 1)
 		return 0;
 	if (!strncmp(line, "# expect:", 9))
 		return parse_expect(fx, line + 9);
@@ -96,9 +99,9 @@ static int parse_meta(struct fixture *fx, char *line)
 static int run_fixture(const char *path)
 {
 	char *line = NULL;
-	struct fixture fx = { .exact = -1 };
-	struct zap_parser p;
-	struct zap_counts c;
+	struct fixture fx = { .probes = -1 };
+	struct zap_trace_parser p;
+	struct zap_trace_counts c;
 	size_t cap = 0;
 	FILE *f = fopen(path, "r");
 	int i, r = 0, bad = 0;
@@ -114,16 +117,16 @@ static int run_fixture(const char *path)
 			bad = 1;
 		}
 	}
-	if (!fx.tag[0] || fx.exact < 0) {
-		printf("# %s: no tag or exact line\n", path);
+	if (!fx.tag[0] || fx.probes < 0) {
+		printf("# %s: no tag or probes line\n", path);
 		bad = 1;
 	}
 	rewind(f);
-	zap_parser_init(&p, &c, fx.tag, fx.exact);
+	zap_trace_parser_init(&p, &c, fx.tag, fx.probes);
 	while (!r && getline(&line, &cap, f) > 0)
-		r = zap_parse_line(&p, line);
+		r = zap_trace_parse_line(&p, line);
 	if (!r)
-		r = zap_parse_end(&p);
+		r = zap_trace_parse_end(&p);
 	free(line);
 	fclose(f);
 
