@@ -368,7 +368,20 @@ if [ -n "$plant" ]; then
 	exit
 fi
 
-say "4. missing requirements"
+say "4. bad flags, and missing requirements"
+# What check.sh bad-input checks where /dev/kvm is (the host may have none):
+# -h prints the usage, an unknown flag or a bad value fails with a message.
+for t in $tests; do
+	"$dir/$t" -h >"$log" 2>&1 && grep -q '^usage:' "$log" || bad "$t -h: no usage"
+	for args in "-x" "-n abc" "-n 0"; do
+		"$dir/$t" $args >"$log" 2>&1
+		rc=$?
+		if [ $rc = 0 ] || [ $rc = 4 ] || ! grep -q . "$log"; then
+			bad "$t $args: exit $rc, expected a failure with a message"
+		fi
+	done
+done
+say "   bad flags: every test refuses -x, -n abc, -n 0 (-n: those that have it; the others refuse -n)"
 expect_skip() { # expect_skip WHAT TEST CMD...
 	what=$1 t=$2
 	shift 2
