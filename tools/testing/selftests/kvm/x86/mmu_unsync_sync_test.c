@@ -204,9 +204,11 @@ int main(int argc, char *argv[])
 	struct unsync_vm *uvm;
 	u64 i;
 
-	if (getopt(argc, argv, "h") != -1) {
+	int opt = getopt(argc, argv, "h");
+
+	if (opt != -1) {
 		printf("usage: %s [-h]\n", argv[0]);
-		exit(0);
+		exit(opt == 'h' ? 0 : KSFT_FAIL);
 	}
 	ksft_print_header();
 	unsync_mode = UNSYNC_MODE_SHADOW;

@@ -18,7 +18,6 @@
  * Needs cgroup v2 with the memory controller on for the test's own cgroup;
  * the test creates and changes no cgroup.  Shadow mode only.
  */
-#define _GNU_SOURCE
 #include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -92,7 +91,7 @@ static void test_shrink(void)
 	unsync_vm_build(uvm);
 	unsync_stats_read(uvm->vm, &b);
 	before = memcg_usage();
-	unsync_set_pool(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
+	unsync_set_pool(uvm->vm, UNSYNC_MIN_POOL_PAGES);
 	unsync_stats_read(uvm->vm, &a);
 	check_freed("shrink", a.mmu_shadow_zapped - b.mmu_shadow_zapped, before);
 	unsync_vm_free(uvm);
@@ -106,23 +105,31 @@ static void test_shrink(void)
  */
 static void test_slot_delete(bool zap_all)
 {
-	struct unsync_vm *uvm = unsync_vm_create(NR_PAGES, 1, unsync_guest_code);
+	const char *quirk = zap_all ? "on" : "off";
 	struct unsync_stats b, a;
-	u64 before;
+	struct unsync_vm *uvm;
+	u64 before, zapped;
 
-	if (!zap_all)
-		TEST_ASSERT(unsync_disable_slot_zap_all(uvm->vm), "quirk");
+	uvm = unsync_vm_create(NR_PAGES, 1, unsync_guest_code);
+	if (!zap_all && !unsync_disable_slot_zap_all(uvm->vm)) {
+		unsync_vm_free(uvm);
+		ksft_test_result_skip("a slot delete, quirk %s, frees what it zaps: %s\n", quirk,
+				      "KVM cannot disable the quirk");
+		return;
+	}
 	unsync_vm_build(uvm);
 	unsync_stats_read(uvm->vm, &b);
 	before = memcg_usage();
 	unsync_slot_hide(uvm->vm, UNSYNC_PT_SLOT);
 	unsync_stats_read(uvm->vm, &a);
-	check_freed(zap_all ? "slot delete, quirk on" : "slot delete, quirk off",
-		    a.mmu_shadow_zapped - b.mmu_shadow_zapped - zap_all, before);
+	zapped = a.mmu_shadow_zapped - b.mmu_shadow_zapped;
+	/* With the quirk on, the root is among them; it is not freed yet. */
+	if (zap_all)
+		zapped--;
+	check_freed(zap_all ? "slot delete, quirk on" : "slot delete, quirk off", zapped, before);
 	unsync_slot_restore(uvm->vm, UNSYNC_PT_SLOT);
 	unsync_vm_free(uvm);
-	ksft_test_result_pass("a slot delete, quirk %s, frees what it zaps\n",
-			      zap_all ? "on" : "off");
+	ksft_test_result_pass("a slot delete, quirk %s, frees what it zaps\n", quirk);
 }
 
 /*
@@ -213,9 +220,11 @@ int main(int argc, char *argv[])
 	const char *why_not;
 	cpu_set_t cpu;
 
-	if (getopt(argc, argv, "h") != -1) {
+	int opt = getopt(argc, argv, "h");
+
+	if (opt != -1) {
 		printf("usage: %s [-h]\n", argv[0]);
-		exit(0);
+		exit(opt == 'h' ? 0 : KSFT_FAIL);
 	}
 	ksft_print_header();
 	unsync_mode = UNSYNC_MODE_SHADOW;

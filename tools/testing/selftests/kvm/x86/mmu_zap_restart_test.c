@@ -212,10 +212,10 @@ static void pool_shrink(struct pool_vm *p, const char *what,
 			struct unsync_stats *b, struct unsync_stats *a)
 {
 	unsync_stats_read(p->uvm->vm, b);
-	unsync_set_pool(p->uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
+	unsync_set_pool(p->uvm->vm, UNSYNC_MIN_POOL_PAGES);
 	unsync_stats_read(p->uvm->vm, a);
 	ksft_print_msg("%s: goal %d, %u live roots: in use %lu -> %lu, zapped %lu, recycled %lu\n",
-		       what, KVM_MIN_ALLOC_MMU_PAGES, POOL_LIVE_ROOTS, b->in_use,
+		       what, UNSYNC_MIN_POOL_PAGES, POOL_LIVE_ROOTS, b->in_use,
 		       a->in_use, zapped(b, a), recycled(b, a));
 
 	/*
@@ -411,10 +411,10 @@ static void traced_shrink(struct zap_trace *t, struct unsync_vm *uvm,
 
 	unsync_stats_read(uvm->vm, &s->b);
 	zap_trace_start(t);
-	unsync_set_pool(uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
+	unsync_set_pool(uvm->vm, UNSYNC_MIN_POOL_PAGES);
 	zap_trace_stop(t, c);
 	unsync_stats_read(uvm->vm, &s->a);
-	s->nr_to_zap = s->b.in_use - KVM_MIN_ALLOC_MMU_PAGES;
+	s->nr_to_zap = s->b.in_use - UNSYNC_MIN_POOL_PAGES;
 	ksft_print_msg("%s: in use %lu -> %lu, zapped %lu, recycled %lu, unsync %lu -> %lu\n",
 		       s->what, s->b.in_use, s->a.in_use, zapped(&s->b, &s->a),
 		       recycled(&s->b, &s->a), s->b.mmu_unsync, s->a.mmu_unsync);
@@ -776,7 +776,7 @@ static void skew_vm_shrink(struct skew_vm *s)
 	unsync_set_pool(s->uvm->vm, s->pool);
 	unsync_vcpu_run(s->uvm->vcpu, STAGE_BUILT);
 	start = thread_cpu_ms();
-	unsync_set_pool(s->uvm->vm, KVM_MIN_ALLOC_MMU_PAGES);
+	unsync_set_pool(s->uvm->vm, UNSYNC_MIN_POOL_PAGES);
 	ms = thread_cpu_ms() - start;
 	if (!s->best_ms || ms < s->best_ms)
 		s->best_ms = ms;

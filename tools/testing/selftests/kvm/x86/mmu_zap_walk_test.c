@@ -387,7 +387,7 @@ static void test_mm_teardown(void)
 	u64 zapped;
 	pid_t pid;
 
-	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), "socketpair() failed");
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), "socketpair() failed");
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork() failed");
 	if (!pid) {
@@ -404,14 +404,16 @@ static void test_mm_teardown(void)
 		/* Exit with the VM open: no kvm_vm_free(). */
 		_exit(0);
 	}
-	TEST_ASSERT(recvmsg(sv[0], &msg, 0) == sizeof(built), "recvmsg() failed");
+	/* If the child fails before it sends, its end closes: recvmsg() gets 0. */
+	close(sv[1]);
+	TEST_ASSERT(recvmsg(sv[0], &msg, 0) == sizeof(built),
+		    "the VM's process sent no stats fd");
 	cmsg = CMSG_FIRSTHDR(&msg);
 	TEST_ASSERT(cmsg && cmsg->cmsg_type == SCM_RIGHTS, "no stats fd received");
 	memcpy(&stats.fd, CMSG_DATA(cmsg), sizeof(int));
 	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 		    !WEXITSTATUS(status), "the VM's process failed: status 0x%x", status);
 	close(sv[0]);
-	close(sv[1]);
 
 	/*
 	 * Every page in use when the families were built, the vCPU's root

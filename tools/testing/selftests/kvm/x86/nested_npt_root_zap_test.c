@@ -497,7 +497,7 @@ static void check_in_use(struct test_vm *t, const char *what, u64 pool)
 	TEST_ASSERT(b.in_use == b.mmu_cache_miss - b.mmu_shadow_zapped,
 		    "%s: mmu_shadow_pages %lu, but %lu created and %lu zapped", what,
 		    b.in_use, b.mmu_cache_miss, b.mmu_shadow_zapped);
-	TEST_ASSERT(b.in_use >= KVM_MIN_ALLOC_MMU_PAGES,
+	TEST_ASSERT(b.in_use >= UNSYNC_MIN_POOL_PAGES,
 		    "%s: %lu pages in use, fewer than the smallest goal", what, b.in_use);
 
 	unsync_set_pool(t->vm, b.in_use);
@@ -545,7 +545,7 @@ static void check_recycled(const char *what, struct unsync_stats *b,
  * back in long mode, where X is a level-2 table again.  The pool is twice
  * the minimum so that a goal of what is in use is one KVM accepts.
  */
-#define RECLAIM_POOL	(2 * KVM_MIN_ALLOC_MMU_PAGES)
+#define RECLAIM_POOL	(2 * UNSYNC_MIN_POOL_PAGES)
 #define RECLAIM_RESULTS 6
 
 static void test_reclaim(void)
@@ -556,7 +556,8 @@ static void test_reclaim(void)
 
 	t = test_vm_create(total, pool);
 	build_long(t, nr_old, "reclaim");
-	ksft_test_result_pass("reclaim: long-mode build within a pool of %lu\n", pool);
+	ksft_print_msg("reclaim: pool of %lu pages\n", pool);
+	ksft_test_result_pass("reclaim: long-mode build within the pool\n");
 
 	pae_share_roots(t, nr_old, "reclaim");
 	ksft_test_result_pass("reclaim: PAE roots taken without reclaim\n");
@@ -598,7 +599,7 @@ static void test_reclaim(void)
 static void test_shrink(void)
 {
 	/* Enough pages for a pool of one less than in use (>= the minimum). */
-	u64 nr = KVM_MIN_ALLOC_MMU_PAGES, pool = unsync_pool_pages(nr), zapped;
+	u64 nr = UNSYNC_MIN_POOL_PAGES, pool = unsync_pool_pages(nr), zapped;
 	struct unsync_stats b, a, start;
 	struct test_vm *t;
 
@@ -620,8 +621,8 @@ static void test_shrink(void)
 		    zapped, t->ancestry);
 	TEST_ASSERT(a.in_use <= start.in_use - 1, "shrink to %lu: %lu in use",
 		    start.in_use - 1, a.in_use);
-	ksft_test_result_pass("shrink: zaps the %lu tables above the PAE roots, not the roots\n",
-			      t->ancestry);
+	ksft_print_msg("shrink: %lu tables above the PAE roots\n", t->ancestry);
+	ksft_test_result_pass("shrink: zaps the tables above the PAE roots, not the roots\n");
 	unsync_set_pool(t->vm, pool);
 
 	measure_l2(t, "PAE mode after the shrink", false, 0, nr, &b, &a);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "kvm_util.h"
 #include "unsync_stats.h"
@@ -35,10 +36,17 @@ static bool vm_has_stat(struct kvm_vm *vm, const char *name)
 static int debugfs_check(struct kvm_vm *vm, const char *name, u64 val)
 {
 	char path[128];
+	struct stat st;
 	u64 dval;
 	FILE *f;
 	int n;
 
+	/*
+	 * KVM names the directory by the pid of the initial pid namespace
+	 * (PROC_PID_INIT_INO is its inode); elsewhere getpid() is another.
+	 */
+	if (stat("/proc/self/ns/pid", &st) || st.st_ino != 0xeffffffcU)
+		return ESRCH;
 	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d/%s", getpid(),
 		 vm->fd, name);
 	f = fopen(path, "r");

@@ -55,6 +55,9 @@ static const char *nested_mode_unsupported(void)
 		return "nested mode needs SVM in guests (kvm_amd.nested=1)";
 	if (!kvm_cpu_has_npt())
 		return "nested mode needs NPT (kvm_amd.npt=1)";
+	/* Else L1's own (direct) shadow pages share the list and the pool. */
+	if (!get_kvm_param_bool("tdp_mmu"))
+		return "nested mode needs the TDP MMU (kvm.tdp_mmu=1)";
 	return NULL;
 }
 
