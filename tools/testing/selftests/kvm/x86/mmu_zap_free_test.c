@@ -10,7 +10,7 @@
  * The memory does not: KVM charges a shadow page (its table, and for a page
  * that shadows a guest table the page of its shadowed translations) to the
  * memory cgroup of the VM's creator, so the cgroup's memory.current falls by
- * at least a page per shadow page freed.  Each path here zaps enough pages
+ * at least two pages per shadow page of a guest table freed.  Each path here zaps enough pages
  * that a page kept per zap stands far above what the memory controller may
  * hold back (its per-CPU charge cache, MEMCG_CHARGE_BATCH pages, on the one
  * CPU the test is pinned to).
@@ -64,21 +64,27 @@ static u64 memcg_usage(void)
 }
 
 /*
- * @zapped pages went in @what; memory.current, @before and after, must have
- * fallen by at least a page each.
+ * A shadow page of a guest table holds two pages: its table and its
+ * shadowed translations (and a header).
+ */
+#define PAGES_PER_SHADOW_PAGE	2
+
+/*
+ * @zapped shadow pages went in @what; memory.current, @before and after,
+ * must have fallen by at least their pages.
  */
 static void check_freed(const char *what, u64 zapped, u64 before)
 {
-	u64 after = memcg_usage();
+	u64 after = memcg_usage(), expected = zapped * PAGES_PER_SHADOW_PAGE * PAGE_SIZE;
 	s64 freed = before - after;
 
 	ksft_print_msg("%s: %lu pages zapped, memory.current %lu -> %lu KiB\n", what,
 		       zapped, before >> 10, after >> 10);
 	TEST_ASSERT(zapped * PAGE_SIZE >= MEMCG_SLACK * 4,
 		    "%s: %lu pages zapped: too few to tell a leak", what, zapped);
-	TEST_ASSERT(freed + MEMCG_SLACK >= zapped * PAGE_SIZE,
+	TEST_ASSERT(freed + MEMCG_SLACK >= expected,
 		    "%s: %lu pages zapped, memory.current fell by %ld KiB, expected >= %lu KiB",
-		    what, zapped, freed >> 10, (u64)(zapped * PAGE_SIZE - MEMCG_SLACK) >> 10);
+		    what, zapped, freed >> 10, (u64)(expected - MEMCG_SLACK) >> 10);
 }
 
 /* Shrink the pool to the minimum: the walk frees nearly every page. */

@@ -33,6 +33,8 @@
 
 /* k of each mixed family, oldest first; k = 0: MIXED_SYNC_CHILDREN sync. */
 static const u32 mixed[] = { 1, 0, 2, 1, 1, 3, 0, 1, 8, 1, 5, 1, 512, 1, 2, 0 };
+/* The same, with room for one more child beside each twin. */
+static const u32 with_twins[] = { 1, 0, 2, 1, 1, 3, 0, 1, 8, 1, 5, 1, 64, 1, 2, 0 };
 #define MIXED_SYNC_CHILDREN	4
 
 /* Families of sync pages only. */
@@ -88,9 +90,20 @@ static void guest_code(void)
 						FAMILY_PATTERN(f, j));
 		for (f = 0; f < layout.nr; f++)
 			unsync_guest_write_tables(family_page(f, 0), layout.unsync[f]);
-		/* Through the twins: each makes a shadow page, the newest. */
-		for (f = 0; layout.twins && f < layout.nr; f++)
-			READ_ONCE(*(u64 *)(unsync_data_gva(family_page(f, 0)) + TWIN_OFFSET));
+		/*
+		 * In each family with unsync children, one more child, made
+		 * unsync, then read through the twin, whose shadow page is
+		 * made right after that child's (nothing else is new): walking
+		 * from the newest page, the twin comes first, that child next.
+		 */
+		for (f = 0; layout.twins && f < layout.nr; f++) {
+			if (!layout.unsync[f])
+				continue;
+			j = layout.children[f];
+			WRITE_ONCE(*family_data(f, j), FAMILY_PATTERN(f, j));
+			unsync_guest_write_tables(family_page(f, j), 1);
+			READ_ONCE(*(u64 *)((u64)family_data(f, j) + TWIN_OFFSET));
+		}
 		GUEST_SYNC(STAGE_BUILT);
 	}
 }
@@ -169,7 +182,10 @@ static void families_create(struct families *fam, const u32 *k, u32 nr,
 	for (f = 0; f < nr; f++) {
 		layout.unsync[f] = k[f];
 		layout.children[f] = k[f] ? k[f] : sync_children;
-		fam->nr_unsync += k[f];
+		/* With twins, one more unsync child each (see guest_code()). */
+		fam->nr_unsync += k[f] + (twins && k[f]);
+		TEST_ASSERT(!twins || layout.children[f] < UNSYNC_TABLES_PER_PARENT,
+			    "Family %u: no room for a child beside its twin", f);
 	}
 	fam->uvm = unsync_vm_create(nr * UNSYNC_TABLES_PER_PARENT, 1, guest_code);
 	vm = fam->uvm->vm;
@@ -391,7 +407,8 @@ static void test_mm_teardown(void)
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork() failed");
 	if (!pid) {
-		families_create(&fam, mixed, ARRAY_SIZE(mixed), MIXED_SYNC_CHILDREN, true);
+		families_create(&fam, with_twins, ARRAY_SIZE(with_twins), MIXED_SYNC_CHILDREN,
+				true);
 		unsync_stats_read(fam.uvm->vm, &s);
 		built.in_use = s.in_use;
 		built.zapped = s.mmu_shadow_zapped;
