@@ -30,7 +30,7 @@ static bool vm_has_stat(struct kvm_vm *vm, const char *name)
 
 /*
  * The per-VM debugfs file of counter @name must say what the binary stats
- * fd said.  Returns the errno of a file that cannot be read (a locked-down
+ * fd said.  Returns -errno for a file that cannot be read (a locked-down
  * kernel refuses KVM's writable counters; the gauges stay readable).
  */
 static int debugfs_check(struct kvm_vm *vm, const char *name, u64 val)
@@ -46,12 +46,12 @@ static int debugfs_check(struct kvm_vm *vm, const char *name, u64 val)
 	 * (PROC_PID_INIT_INO is its inode); elsewhere getpid() is another.
 	 */
 	if (stat("/proc/self/ns/pid", &st) || st.st_ino != 0xeffffffcU)
-		return ESRCH;
+		return -ESRCH;
 	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d/%s", getpid(),
 		 vm->fd, name);
 	f = fopen(path, "r");
 	if (!f)
-		return errno;
+		return -errno;
 	n = fscanf(f, "%lu", &dval);
 	fclose(f);
 	TEST_ASSERT(n == 1, "Cannot parse %s", path);
@@ -88,7 +88,7 @@ void unsync_stats_read(struct kvm_vm *vm, struct unsync_stats *s)
 		*(u64 *)((void *)s + counters[i].offset) = val;
 		err = debugfs_check(vm, counters[i].name, val);
 		if (err)
-			why = err;
+			why = -err;
 		else
 			checked++;
 	}
