@@ -510,6 +510,7 @@ if [ -d "$dir/valgrind" ] && command -v valgrind >/dev/null; then
 			say "   $t $args: $what"
 		else
 			bad "$t $args under valgrind: $what"
+			grep -m 3 'SKIP\|Assert\|Test Assertion' "$log"
 			tail -n 15 "$log"
 			head -n 80 $log.vg.other
 		fi

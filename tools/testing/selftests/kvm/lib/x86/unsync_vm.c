@@ -34,16 +34,20 @@ const char *unsync_mode_name(void)
 	return unsync_mode == UNSYNC_MODE_NESTED ? "nested" : "shadow";
 }
 
-/* NULL if KVM shadows guest page tables (uses neither EPT nor NPT). */
+/*
+ * NULL if KVM shadows guest page tables (uses neither EPT nor NPT), from
+ * the module that is loaded (not from CPUID, which an emulator may fake).
+ */
 static const char *shadow_mode_unsupported(void)
 {
-	if (access(host_cpu_is_intel ? "/sys/module/kvm_intel/parameters/ept" :
-				       "/sys/module/kvm_amd/parameters/npt",
-		   R_OK))
-		return "no kvm_intel.ept or kvm_amd.npt to tell the paging mode";
-	if (kvm_is_tdp_enabled())
-		return "KVM uses TDP (shadow mode needs kvm_intel.ept=0 or kvm_amd.npt=0)";
-	return NULL;
+	static const char tdp[] =
+		"KVM uses TDP (shadow mode needs kvm_intel.ept=0 or kvm_amd.npt=0)";
+
+	if (!access("/sys/module/kvm_amd/parameters/npt", R_OK))
+		return get_kvm_amd_param_bool("npt") ? tdp : NULL;
+	if (!access("/sys/module/kvm_intel/parameters/ept", R_OK))
+		return get_kvm_intel_param_bool("ept") ? tdp : NULL;
+	return "no kvm_intel.ept or kvm_amd.npt to tell the paging mode";
 }
 
 /* NULL if KVM offers its guests SVM with NPT. */
