@@ -464,7 +464,7 @@ small_args() {
 	case $1 in
 	mmu_pages_unsync_zap_test) echo "-n 256 -c 1" ;;
 	memslot_unsync_zap_test) echo "-n 256 -r 1" ;;
-	mmu_zap_restart_test) echo "-n 256" ;;
+	mmu_zap_restart_test) echo "-n 1024" ;;
 	*) echo "" ;; # fixed, small layouts
 	esac
 }
@@ -510,8 +510,8 @@ if [ -d "$dir/valgrind" ] && command -v valgrind >/dev/null; then
 			say "   $t $args: $what"
 		else
 			bad "$t $args under valgrind: $what"
-			grep -m 3 'SKIP\|Assert\|Test Assertion' "$log"
 			tail -n 15 "$log"
+			grep -v '^==[0-9]*== *$' $log.vg.log | head -n 10
 			head -n 80 $log.vg.other
 		fi
 	done
