@@ -390,7 +390,7 @@ static void test_mm_teardown(void)
 	static const char what[] = "mm teardown over families with newer parents";
 	struct kvm_binary_stats stats = {};
 	struct { u64 in_use, zapped; } built;
-	char buf[CMSG_SPACE(sizeof(int))];
+	char buf[CMSG_SPACE(sizeof(int))] = {};
 	struct iovec iov = { .iov_base = &built, .iov_len = sizeof(built) };
 	struct msghdr msg = {
 		.msg_iov = &iov, .msg_iovlen = 1,
