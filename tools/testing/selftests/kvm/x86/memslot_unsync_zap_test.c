@@ -199,6 +199,13 @@ static void run_round(const struct slot_op *op, bool zap_all, int round)
 		    "round %d build: mmu_unsync %lu, expected %lu", round,
 		    built.mmu_unsync, nr_pages);
 
+	/*
+	 * The host's mm may unmap a guest page at any time (compaction, NUMA
+	 * balancing: an MMU notifier drops its SPTE), which the exact counts
+	 * of 4K mappings below cannot tell from a bug.  Touch every page
+	 * again right before the slot goes, to keep that window short.
+	 */
+	unsync_vm_build(uvm);
 	unsync_stats_read(uvm->vm, &b);
 	slot_take_away(uvm->vm, op);
 	unsync_stats_read(uvm->vm, &a);
