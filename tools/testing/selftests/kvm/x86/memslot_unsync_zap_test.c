@@ -340,11 +340,13 @@ static void run_op(const struct slot_op *op, bool zap_all)
 
 	/* An L1's CR3 is not what its NPT shadow pages hang from. */
 	if (op->root && unsync_mode == UNSYNC_MODE_NESTED) {
-		ksft_test_result_skip("%s, quirk %s: shadow mode only\n", op->name, quirk);
+		ksft_print_msg("%s, quirk %s: shadow mode only\n", op->name, quirk);
+		ksft_test_result_skip("%s, quirk %s\n", op->name, quirk);
 		return;
 	}
 	if (!zap_all && !quirk_can_be_disabled) {
-		ksft_test_result_skip("%s, quirk %s: KVM cannot disable it\n", op->name, quirk);
+		ksft_print_msg("%s, quirk %s: KVM cannot disable it\n", op->name, quirk);
+		ksft_test_result_skip("%s, quirk %s\n", op->name, quirk);
 		return;
 	}
 	for (round = 1; round <= nr_rounds; round++)
@@ -419,9 +421,10 @@ static void test_reader_vcpu(bool zap_all)
 	bool *gone;
 
 	if (unsync_mode == UNSYNC_MODE_NESTED || (!zap_all && !quirk_can_be_disabled)) {
-		ksft_test_result_skip("reader vCPU, quirk %s: %s\n", quirk,
-				      !zap_all && !quirk_can_be_disabled ?
-				      "KVM cannot disable it" : "shadow mode only");
+		ksft_print_msg("reader vCPU, quirk %s: %s\n", quirk,
+			       !zap_all && !quirk_can_be_disabled ?
+			       "KVM cannot disable it" : "shadow mode only");
+		ksft_test_result_skip("reader vCPU, quirk %s: no stale read\n", quirk);
 		return;
 	}
 	uvm = unsync_vm_create(nr_pages, 2, unsync_guest_code);

@@ -209,8 +209,8 @@ static void test_shrink_half(struct unsync_vm *uvm, int cycle)
 	 * to the goal may recycle anyway: KVM keeps a few pages free.)
 	 */
 	if (goal - a.in_use < MIN_ROOM) {
-		ksft_test_result_skip("cycle %d: %s: no room left below it\n", cycle,
-				      "the pool is left at its goal");
+		ksft_print_msg("cycle %d: no room left below the goal\n", cycle);
+		ksft_test_result_skip("cycle %d: the pool is left at its goal\n", cycle);
 		return;
 	}
 	set_check_nr(uvm, min_t(u64, (goal - a.in_use) / 2, nr_pages));
@@ -224,7 +224,7 @@ static void test_shrink_half(struct unsync_vm *uvm, int cycle)
 		    "%lu pages in use, goal %lu: %lu recycled, expected 0%s",
 		    r.in_use, goal, r.mmu_recycled - a.mmu_recycled, SHRINK_LIMIT_FIX);
 	TEST_ASSERT(r.in_use <= goal, "%lu pages in use, goal %lu", r.in_use, goal);
-	ksft_test_result_pass("cycle %d: %s\n", cycle, "the pool is left at its goal");
+	ksft_test_result_pass("cycle %d: the pool is left at its goal\n", cycle);
 
 	/* Back to where the cycle goes on: every table written. */
 	set_check_nr(uvm, nr_pages);
@@ -284,7 +284,8 @@ static void test_oldest_first(void)
 	u64 others;
 
 	if (unsync_mode == UNSYNC_MODE_NESTED) {
-		ksft_test_result_skip("oldest pages zapped first: shadow mode only\n");
+		ksft_print_msg("oldest pages zapped first: shadow mode only\n");
+		ksft_test_result_skip("oldest pages zapped first\n");
 		return;
 	}
 	uvm = unsync_vm_create(nr_pages, 1, oldest_guest_code);
@@ -384,8 +385,9 @@ static void test_write_flooding(void)
 	int i;
 
 	if (unsync_mode == UNSYNC_MODE_NESTED) {
+		ksft_print_msg("write flooding: shadow mode only\n");
 		for (i = 0; i < FLOOD_RESULTS; i++)
-			ksft_test_result_skip("%s: shadow mode only\n", flood_results[i]);
+			ksft_test_result_skip("%s\n", flood_results[i]);
 		return;
 	}
 	uvm = flood_vm_create();

@@ -161,7 +161,8 @@ static void test_smm_write_tracking(void)
 
 	if (!kvm_has_cap(KVM_CAP_X86_SMM) ||
 	    kvm_check_cap(KVM_CAP_MULTI_ADDRESS_SPACE) < 2) {
-		ksft_test_result_skip("%s: no SMM\n", what);
+		ksft_print_msg("%s: no SMM\n", what);
+		ksft_test_result_skip("%s\n", what);
 		return;
 	}
 	vm = vm_create_with_one_vcpu(&vcpu, smm_guest_code);

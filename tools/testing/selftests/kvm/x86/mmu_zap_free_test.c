@@ -119,8 +119,8 @@ static void test_slot_delete(bool zap_all)
 	uvm = unsync_vm_create(NR_PAGES, 1, unsync_guest_code);
 	if (!zap_all && !unsync_disable_slot_zap_all(uvm->vm)) {
 		unsync_vm_free(uvm);
-		ksft_test_result_skip("a slot delete, quirk %s, frees what it zaps: %s\n", quirk,
-				      "KVM cannot disable the quirk");
+		ksft_print_msg("a slot delete, quirk %s: KVM cannot disable the quirk\n", quirk);
+		ksft_test_result_skip("a slot delete, quirk %s, frees what it zaps\n", quirk);
 		return;
 	}
 	unsync_vm_build(uvm);

@@ -366,14 +366,16 @@ static void test_pool(void)
 	struct pool_vm p;
 
 	if (unsync_mode == UNSYNC_MODE_NESTED) {
-		ksft_test_result_skip("%s: shadow mode only\n", POOL_BELOW_ROOTS);
-		ksft_test_result_skip("%s: shadow mode only\n", POOL_LIMIT);
+		ksft_print_msg("the pool below live roots: shadow mode only\n");
+		ksft_test_result_skip("%s\n", POOL_BELOW_ROOTS);
+		ksft_test_result_skip("%s\n", POOL_LIMIT);
 		return;
 	}
 	if (kvm_check_cap(KVM_CAP_MAX_VCPUS) <= POOL_ROOT_VCPUS) {
 		ksft_print_msg("KVM_CAP_MAX_VCPUS %u\n", kvm_check_cap(KVM_CAP_MAX_VCPUS));
-		ksft_test_result_skip("%s: too few vCPUs\n", POOL_BELOW_ROOTS);
-		ksft_test_result_skip("%s: too few vCPUs\n", POOL_LIMIT);
+		ksft_print_msg("the pool below live roots: too few vCPUs\n");
+		ksft_test_result_skip("%s\n", POOL_BELOW_ROOTS);
+		ksft_test_result_skip("%s\n", POOL_LIMIT);
 		return;
 	}
 	p.uvm = vm_create_layout(POOL_DATA_PAGES, 1 + POOL_ROOT_VCPUS, LAYOUT_SYNC);
@@ -669,10 +671,12 @@ static const char *const trace_results[] = {
 
 static void result(int i, const char *skip)
 {
-	if (skip)
-		ksft_test_result_skip("%s: %s\n", trace_results[i], skip);
-	else
+	if (skip) {
+		ksft_print_msg("%s: %s\n", trace_results[i], skip);
+		ksft_test_result_skip("%s\n", trace_results[i]);
+	} else {
 		ksft_test_result_pass("%s\n", trace_results[i]);
+	}
 }
 
 static void test_traced_shrinks(void)
@@ -792,7 +796,8 @@ static void test_root_skew(void)
 	int rep;
 
 	if (unsync_mode == UNSYNC_MODE_NESTED) {
-		ksft_test_result_skip("%s: shadow mode only\n", what);
+		ksft_print_msg("%s: shadow mode only\n", what);
+		ksft_test_result_skip("%s\n", what);
 		return;
 	}
 	nr = min_t(u32, SKEW_ROOT_VCPUS, kvm_check_cap(KVM_CAP_MAX_VCPUS) - 1);

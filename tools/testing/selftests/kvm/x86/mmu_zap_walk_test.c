@@ -478,9 +478,10 @@ static void test_drop_caches(bool drop)
 	int tries, fd;
 
 	if (!drop || geteuid() || !kvm_has_mmu_shrinker()) {
-		ksft_test_result_skip("%s: %s\n", what,
-				      !drop ? "-d not given (drop_caches is host-wide)" :
-				      geteuid() ? "needs root" : "KVM has no MMU shrinker");
+		ksft_print_msg("%s: %s\n", what,
+			       !drop ? "-d not given (drop_caches is host-wide)" :
+			       geteuid() ? "needs root" : "KVM has no MMU shrinker");
+		ksft_test_result_skip("%s\n", what);
 		return;
 	}
 	families_create(&fam, mixed, ARRAY_SIZE(mixed), MIXED_SYNC_CHILDREN, false);
