@@ -385,6 +385,9 @@ static u64 stats_fd_read(struct kvm_binary_stats *stats, const char *name)
  * and the walk must start over.  A child process builds the families, hands
  * a stats fd of its VM over (which keeps the VM alive) and exits.
  */
+/* Reads 0.1 s apart until the VM's mm was put (see test_mm_teardown()). */
+#define MM_PUT_TRIES		50
+
 static void test_mm_teardown(void)
 {
 	static const char what[] = "mm teardown over families with newer parents";
@@ -399,7 +402,7 @@ static void test_mm_teardown(void)
 	struct unsync_stats s;
 	struct families fam;
 	struct cmsghdr *cmsg;
-	int sv[2], status;
+	int sv[2], status, tries;
 	u64 zapped;
 	pid_t pid;
 
@@ -433,10 +436,21 @@ static void test_mm_teardown(void)
 	close(sv[0]);
 
 	/*
+	 * The zap runs when the mm's last user puts it, which is the child's
+	 * exit unless something else (a reader of /proc/<pid>/) held the mm
+	 * then: give that a few seconds.
+	 */
+	for (tries = 0; tries < MM_PUT_TRIES; tries++) {
+		zapped = stats_fd_read(&stats, "mmu_shadow_zapped") - built.zapped;
+		if (zapped >= built.in_use)
+			break;
+		usleep(100 * 1000);
+	}
+
+	/*
 	 * Every page in use when the families were built, the vCPU's root
 	 * too, is zapped exactly once, and no unsync page is left.
 	 */
-	zapped = stats_fd_read(&stats, "mmu_shadow_zapped") - built.zapped;
 	ksft_print_msg("%s: %lu in use, %lu zapped\n", what, built.in_use, zapped);
 	TEST_ASSERT(zapped == built.in_use,
 		    "%s: mmu_shadow_zapped +%lu, expected all %lu in use", what,
