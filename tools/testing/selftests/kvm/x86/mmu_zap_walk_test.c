@@ -376,6 +376,9 @@ static u64 stats_fd_read(struct kvm_binary_stats *stats, const char *name)
 	return val;
 }
 
+/* Reads 0.1 s apart until the VM's mm was put (see test_mm_teardown()). */
+#define MM_PUT_TRIES		50
+
 /*
  * When the process that made a VM exits, or execs, with the VM still open,
  * its mm goes away first: the MMU notifier's release zaps every shadow page
@@ -385,9 +388,6 @@ static u64 stats_fd_read(struct kvm_binary_stats *stats, const char *name)
  * and the walk must start over.  A child process builds the families, hands
  * a stats fd of its VM over (which keeps the VM alive) and exits.
  */
-/* Reads 0.1 s apart until the VM's mm was put (see test_mm_teardown()). */
-#define MM_PUT_TRIES		50
-
 static void test_mm_teardown(void)
 {
 	static const char what[] = "mm teardown over families with newer parents";
